@@ -43,7 +43,7 @@ browser:  ## Debian's chromium + chromedriver, for the docs browser test (instal
 	fi
 
 test: $(STAMP) browser  ## notebooks == package, notebooks clean, every notebook runs, tests/ pass, docs render
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -ra $(PYTEST_ARGS)
 
 docs: $(STAMP)  ## build the static docs site into _docs/ (offline; `nbdev_docs` also works where Quarto exists)
 	$(PY) tools/docs.py site
