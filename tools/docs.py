@@ -179,7 +179,7 @@ def site(out: Path) -> Path:
         (tmp/'mkdocs.yml').write_text(yaml.safe_dump(mkdocs_config(s, pages), sort_keys=False))
         out = out.resolve()
         subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--quiet', '--clean', '-f', str(tmp/'mkdocs.yml'),
-                        '-d', str(out)], check=True)
+                        '-d', str(out)], check=True, env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
     return out/'index.html'
 
 
