@@ -58,9 +58,10 @@ def execute(paths: list[Path], force_flags: set):
         for c in nb.cells: c.directives_ = by_id.get(c.id, {})
         print(f'executing {path.relative_to(ROOT)}', flush=True)
         cwd = os.getcwd(); os.chdir(path.parent)
-        try:
-            shell = CaptureShell(path)
-            shell.run_all(nb, exc_stop=True, preproc=lambda c: _skip_cell(c, skip))
+        shell = CaptureShell(path)
+        try: shell.run_all(nb, exc_stop=True, preproc=lambda c: _skip_cell(c, skip))
+        except Exception:
+            sys.exit(f'{path.name} failed; nothing was written:\n{shell.prettytb(fname=path)}')
         finally: os.chdir(cwd)
         write_nb(nb, path)
 
