@@ -22,7 +22,8 @@ def site(tmp_path_factory):
 
 
 def test_site_has_every_page(site):
-    for page in ['index.html', 'core.html', 'search/search_index.json']: assert (site/page).is_file(), page
+    for page in ['index.html', 'core.html', 'data.html', 'augment.html', 'search/search_index.json']:
+        assert (site/page).is_file(), page
     html = (site/'core.html').read_text()
     assert 'MSTConfig' in html and 'mask_prob' in html
     for hidden in ['#| export', 'default_exp', 'nbdev_export', "show_doc reads a dataclass"]:
@@ -84,4 +85,14 @@ def test_core_page_shows_the_api(browser):
     for shown in ['MSTConfig.from_preset', 'MSTConfig.save', 'seed_everything', 'autocast_dtype', 'Presets']:
         assert shown in text, shown
     assert 'nbdev_export' not in text and 'from mst_nb.core import MSTConfig' not in text
+    assert not _errors(browser)
+
+
+def test_augment_lesson_figure_renders(browser):
+    "The lesson figure (real photos and their 2 + N views) is on the augment page and loads"
+    from selenium.webdriver.common.by import By
+    browser.get(browser.base + '/augment.html')
+    figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
+    assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
+    assert browser.find_element(By.ID, 'multi_crop').is_displayed()
     assert not _errors(browser)
