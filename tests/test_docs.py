@@ -22,7 +22,8 @@ def site(tmp_path_factory):
 
 
 def test_site_has_every_page(site):
-    for page in ['index.html', 'core.html', 'data.html', 'augment.html', 'search/search_index.json']:
+    for page in ['index.html', 'core.html', 'data.html', 'augment.html', 'vit.html', 'masking.html', 'decoder.html',
+                 'losses.html', 'search/search_index.json']:
         assert (site/page).is_file(), page
     html = (site/'core.html').read_text()
     assert 'MSTConfig' in html and 'mask_prob' in html
@@ -95,4 +96,15 @@ def test_augment_lesson_figure_renders(browser):
     figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
     assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
     assert browser.find_element(By.ID, 'multi_crop').is_displayed()
+    assert not _errors(browser)
+
+
+def test_masking_widget_figure_renders(browser):
+    "The widget's figure (image, attention, mask, masked input) is on the masking page; the live widget is not"
+    from selenium.webdriver.common.by import By
+    browser.get(browser.base + '/masking.html')
+    figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
+    assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
+    text = browser.find_element(By.TAG_NAME, 'article').text
+    assert 'mask_widget' in text and 'VBox(children' not in text
     assert not _errors(browser)

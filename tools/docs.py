@@ -102,6 +102,8 @@ def _visible_cells(nb):
         c.source = '\n'.join(l for l in c.source.splitlines() if not re.match(r'\s*#\|', l)).strip()
         if c.cell_type == 'code':
             if opt('output') == 'false': c.outputs = []
+            # a live widget needs a kernel: a static page would only show its repr
+            c.outputs = [o for o in c.get('outputs', []) if 'application/vnd.jupyter.widget-view+json' not in o.get('data', {})]
             if opt('echo') == 'false': c.source = ''
             if not c.source and not c.get('outputs'): continue
         elif not c.source: continue
