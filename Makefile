@@ -23,14 +23,8 @@ $(STAMP): settings.ini setup.py constraints.txt
 
 install: $(STAMP)  ## create .venv if absent and install the pinned package with its dev tools
 
-train: $(STAMP)  ## the main job: train on the small bundled default (ARGS="..." passes flags)
-	@if [ -f mst_nb/train.py ]; then \
-		$(PY) -m mst_nb.train $(ARGS); \
-	else \
-		echo "mst_nb.train does not exist yet: training arrives with the training issue."; \
-		echo "What exists now is the configuration; this is the preset training will use:"; \
-		$(PY) -c "from mst_nb.core import MSTConfig; print(MSTConfig.from_preset('smoke'))"; \
-	fi
+train: $(STAMP)  ## the main job: pre-train on the bundled sample (ARGS="..." passes flags; default resumes runs/mst)
+	$(PY) -m mst_nb.train $(ARGS)
 
 browser:  ## Debian's chromium + chromedriver, for the docs browser test (installed when root)
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
