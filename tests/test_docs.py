@@ -90,22 +90,24 @@ def test_core_page_shows_the_api(browser):
     assert not _errors(browser)
 
 
+def _figures_load(browser, page):
+    "Every figure of `page` is displayed and loaded; returns the article's text"
+    from selenium.webdriver.common.by import By
+    browser.get(browser.base + page)
+    figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
+    assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
+    assert not _errors(browser)
+    return browser.find_element(By.TAG_NAME, 'article').text
+
+
 def test_augment_lesson_figure_renders(browser):
     "The lesson figure (real photos and their 2 + N views) is on the augment page and loads"
     from selenium.webdriver.common.by import By
-    browser.get(browser.base + '/augment.html')
-    figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
-    assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
+    _figures_load(browser, '/augment.html')
     assert browser.find_element(By.ID, 'multi_crop').is_displayed()
-    assert not _errors(browser)
 
 
 def test_masking_widget_figure_renders(browser):
     "The widget's figure (image, attention, mask, masked input) is on the masking page; the live widget is not"
-    from selenium.webdriver.common.by import By
-    browser.get(browser.base + '/masking.html')
-    figs = [f for f in browser.find_elements(By.CSS_SELECTOR, 'article img') if f.is_displayed()]
-    assert figs and all(browser.execute_script('return arguments[0].naturalWidth', f) > 300 for f in figs)
-    text = browser.find_element(By.TAG_NAME, 'article').text
+    text = _figures_load(browser, '/masking.html')
     assert 'mask_widget' in text and 'VBox(children' not in text
-    assert not _errors(browser)
