@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
-from fastai.callback.core import Callback, CancelStepException, CancelValidException
+from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.torch_core import rank_distrib

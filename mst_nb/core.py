@@ -4,11 +4,10 @@
 
 # %% ../nbs/00_core.ipynb #abb9091e
 from __future__ import annotations
-import dataclasses, difflib, json, os, random, tempfile, typing
+import dataclasses, difflib, json, os, tempfile, typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from fastai.torch_core import set_seed
 from fastcore.basics import patch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_eval.ipynb #226539c8
 from __future__ import annotations
-import argparse, json, sys
+import argparse, sys
 from pathlib import Path
 
 import torch

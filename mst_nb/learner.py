@@ -7,7 +7,6 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import torch
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner

@@ -4,7 +4,6 @@
 
 # %% ../nbs/03_vit.ipynb #f83b9ffa
 from __future__ import annotations
-import math
 
 import timm
 import torch

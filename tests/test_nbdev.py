@@ -2,7 +2,6 @@
 import filecmp, shutil, subprocess, sys
 from pathlib import Path
 
-import pytest
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
