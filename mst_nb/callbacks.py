@@ -250,6 +250,12 @@ def load_checkpoint(learn, path:str|Path) -> dict:
                          f'unexpected keys {unexpected[:8]}{"…" if len(unexpected) > 8 else ""}')
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(state['opt'])
+    # torch.load put every tensor on the CPU (RNG states must stay there): the module and its optimiser state go where
+    # training runs, as fastai's `Learner.load(device=...)` does, or the first step mixes CPU and GPU tensors
+    module.to(learn.dls.device)
+    for p, s in learn.opt.state.items():
+        for k, v in s.items():
+            if isinstance(v, Tensor): s[k] = v.to(p.device)
     if state.get('scaler') is not None and getattr(learn, 'scaler', None) is not None: learn.scaler.load_state_dict(state['scaler'])
     return state
 
