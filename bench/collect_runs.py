@@ -5,7 +5,7 @@
 Reads each run's `log.csv` (one row per epoch), `config.json` and, when the run finished, `summary.json`. A run that
 was stopped early (killed at a deadline) still shows the epochs it logged, marked as unfinished.
 """
-import argparse, csv, json
+import argparse, csv, json, statistics
 from pathlib import Path
 
 
@@ -23,7 +23,7 @@ def row(run: Path) -> dict:
     return dict(run=run.name, arm=describe(cfg), epochs=f"{len(log)}/{cfg['epochs']}" + ('' if summary else ' (stopped)'),
                 knn_curve=', '.join(f'{e}: {k:.1f}' for e, k in knn) or '—',
                 final=f'{knn[-1][1]:.2f}%' if knn else '—', best=f'{best[1]:.2f}% (ep {best[0]})' if best else '—',
-                ips=log[-1]['images_per_s'] if log else '—',
+                ips=f"{statistics.median(float(r['images_per_s']) for r in log[1:] or log):.0f}" if log else '—',
                 mem=f"{summary['peak_memory_mb']:.0f} MB" if summary else '—',
                 wall=f"{summary['wall_seconds']:.0f} s" if summary else f"{sum(float(r['seconds']) for r in log):.0f} s (epochs)",
                 restore=log[-1].get('restore') or '—', entropy=log[-1].get('teacher_entropy', '—'))
@@ -34,7 +34,7 @@ def main():
     ap.add_argument('runs', nargs='+', type=Path)
     a = ap.parse_args()
     cols = [('run', 'run'), ('arm', 'arm'), ('epochs', 'epochs logged'), ('final', 'k-NN top-1 (last)'),
-            ('best', 'best'), ('knn_curve', 'k-NN by epoch'), ('ips', 'images/s (last epoch)'), ('mem', 'peak memory'),
+            ('best', 'best'), ('knn_curve', 'k-NN by epoch'), ('ips', 'images/s (median epoch)'), ('mem', 'peak memory'),
             ('wall', 'wall'), ('restore', 'L1 (last)'), ('entropy', 'teacher entropy')]
     print('| ' + ' | '.join(h for _, h in cols) + ' |')
     print('|' + '---|' * len(cols))
