@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 from torch import Tensor
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import num_distrib, rank_distrib
 
 from .augment import MultiCrop
 from .core import MSTConfig, autocast_dtype
@@ -208,15 +209,36 @@ class KNNMonitor(Callback):
         self.history.append((self.epoch, self.learn.knn_top1))
 
 # %% ../nbs/07_callbacks.ipynb #37d76d22
+def _train_loader(learn):
+    "The training DataLoader, inside the `DistributedDL` that fastai wraps it in across processes"
+    dl = learn.dls.train
+    return getattr(dl, 'dl', dl)
+
 def _rng_states(learn) -> dict:
+    "This process's random states: Python, NumPy, torch (CPU, CUDA), crop and mask generators, data order"
     module, crop = unwrap(learn.model), next((c for c in learn.cbs if isinstance(c, MultiCrop)), None)
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 crops=None if crop is None or crop.generator is None else (str(crop.generator.device), crop.generator.get_state()),
                 masks=None if module.mask_generator is None else (str(module.mask_generator.device), module.mask_generator.get_state()),
-                loader=learn.dls.train.rng.getstate())
+                loader=_train_loader(learn).rng.getstate())
 
-def _set_rng_states(learn, s:dict):
+def _all_rng_states(learn) -> list[dict]:
+    "Every process's random states, in rank order (a collective: every process must call it)"
+    mine = _rng_states(learn)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return [mine]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, mine)
+    return out
+
+def _set_rng_states(learn, states:list[dict]|dict):
+    "Restore this process's random states from a checkpoint's (one per process that saved it)"
+    states = [states] if isinstance(states, dict) else states
+    rank, world = rank_distrib(), max(1, num_distrib())
+    if len(states) != world:
+        warnings.warn(f'the checkpoint holds the random states of {len(states)} process(es) and {world} resume it: '
+                      'data order and augmentations will not repeat the interrupted run exactly')
+    s = states[rank % len(states)]
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
     crop, module = next((c for c in learn.cbs if isinstance(c, MultiCrop)), None), unwrap(learn.model)
@@ -224,14 +246,17 @@ def _set_rng_states(learn, s:dict):
         crop.generator = torch.Generator(s['crops'][0]); crop.generator.set_state(s['crops'][1])
     if s['masks'] is not None:
         module.mask_generator = torch.Generator(s['masks'][0]); module.mask_generator.set_state(s['masks'][1])
-    learn.dls.train.rng.setstate(s['loader'])
+    if rank >= len(states):   # a process the checkpoint has no states for: its own streams, not a copy of another's
+        for g in (getattr(crop, 'generator', None), module.mask_generator):
+            if g is not None: g.manual_seed(module.cfg.seed + 1_000_003 * (1 + rank) + learn.epoch)
+    _train_loader(learn).rng.setstate(s['loader'])
 
-def save_checkpoint(learn, path:str|Path, epoch:int) -> Path:
-    "Write everything needed to resume after `epoch` to `path`, atomically"
+def save_checkpoint(learn, path:str|Path, epoch:int, rng:list[dict]|None=None) -> Path:
+    "Write everything needed to resume after `epoch` to `path`, atomically; `rng`: every process's random states"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(epoch=epoch, model=unwrap(learn.model).state_dict(), opt=learn.opt.state_dict(),
                  scaler=learn.scaler.state_dict() if getattr(learn, 'scaler', None) is not None else None,
-                 rng=_rng_states(learn), cfg=dataclasses.asdict(unwrap(learn.model).cfg))
+                 rng=rng if rng is not None else [_rng_states(learn)], cfg=dataclasses.asdict(unwrap(learn.model).cfg))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
     try: torch.save(state, tmp); os.replace(tmp, path)
     except BaseException: Path(tmp).unlink(missing_ok=True); raise
@@ -268,9 +293,10 @@ class Checkpoint(Callback):
         if self.resume_state is not None and self.epoch == self.resume_state['epoch'] + 1:
             _set_rng_states(self.learn, self.resume_state['rng']); self.resume_state = None
     def after_epoch(self):
-        if self.epoch < getattr(self.learn, 'first_epoch', 0) or rank_distrib() != 0: return
+        if self.epoch < getattr(self.learn, 'first_epoch', 0): return
         if (self.every and (self.epoch + 1) % self.every == 0) or self.epoch == self.n_epoch - 1:
-            save_checkpoint(self.learn, self.path, self.epoch)
+            rng = _all_rng_states(self.learn)        # every process's streams; only the first process writes
+            if rank_distrib() == 0: save_checkpoint(self.learn, self.path, self.epoch, rng)
 
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e
 LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'knn_top1', 'lr', 'wd', 'teacher_momentum',

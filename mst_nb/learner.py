@@ -7,8 +7,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import torch
+import torch.distributed as dist
+from fastcore.basics import patch
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
+from fastai.distributed import DistributedDL
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
@@ -55,3 +59,11 @@ def fit_mst(learn:Learner, # from `mst_learner`
         if learn.first_epoch >= cfg.epochs: return learn
     learn.fit(cfg.epochs, start_epoch=learn.first_epoch)
     return learn
+
+# %% ../nbs/08_learner.ipynb #18c44023
+@patch
+def _broadcast(self:DistributedDL, t, rank):
+    "fastai's broadcast of the shuffled indices, on the device the process group's backend uses (NCCL: GPU, gloo: CPU)"
+    t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+    dist.broadcast(t, rank)
+    return t.cpu().tolist()

@@ -4,11 +4,12 @@
 
 # %% ../nbs/09_train.ipynb #17fd5fb0
 from __future__ import annotations
-import argparse, dataclasses, json, os, resource, sys, time, typing
+import argparse, dataclasses, json, os, resource, sys, time, typing, warnings
 from pathlib import Path
 
 import timm
 import torch
+import torch.distributed as dist
 from fastcore.docments import docments
 from fastai.torch_core import num_distrib, rank_distrib
 from safetensors.torch import save_file
@@ -91,6 +92,13 @@ def _peak_memory_mb(device) -> float:
     if torch.device(device).type == 'cuda': return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
+def _processes_in_sync(module) -> bool:
+    "Whether every process ends with the same teacher weights (a collective; DDP keeps the students, so the teachers, equal)"
+    sums = torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu()
+    every = [None] * dist.get_world_size()
+    dist.all_gather_object(every, sums)
+    return all(torch.equal(every[0], s) for s in every)
+
 def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
     "Pre-train with `cfg`; returns the summary it also writes to `out_dir/summary.json`"
     out, main = Path(cfg.out_dir), rank_distrib() == 0
@@ -104,13 +112,22 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
         if saved.is_file() and MSTConfig.load(saved).replace(epochs=cfg.epochs) != cfg.replace(epochs=cfg.epochs):
             raise ConfigError(f'{saved} differs from this command\'s config: resume with the same settings (only --epochs may change)')
     seed_everything(cfg.seed, rank=rank_distrib())
+    if device is None and torch.cuda.is_available() and num_distrib() > 1:   # one GPU per process, data included
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
     if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')
     dls = mst_dls(cfg, device=device)
     learn = mst_learner(cfg, dls, out_dir=out)
-    t0 = time.perf_counter()
+    t0, in_sync = time.perf_counter(), None
     if num_distrib() > 1:
         from fastai.distributed import DistributedTrainer  # noqa: F401  (adds Learner.distrib_ctx)
-        with learn.distrib_ctx(): fit_mst(learn, resume)
+        # CPU processes: Accelerate's gloo group (it only takes CPU processes for distributed when told `cpu`), and
+        # no SyncBatchNorm (the decoder's norm; it needs GPUs), so each process keeps its own batch statistics
+        cpu = dls.device.type == 'cpu'
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
+            fit_mst(learn, resume)
+            in_sync = _processes_in_sync(unwrap(learn.model))
+        if not in_sync: warnings.warn('the processes ended with different teacher weights: their gradients were not '
+                                      'synchronised (is the process group set up?); the saved model is the first process\'s')
     else: fit_mst(learn, resume)
     wall = time.perf_counter() - t0
     summary = {}
@@ -128,6 +145,7 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
                        final_restore=float(last['restore']) if last and last.get('restore') else None,
                        images_per_s=(sum(float(r['images_per_s']) for r in rows) / len(rows)) if rows else None,
                        peak_memory_mb=_peak_memory_mb(dls.device), wall_seconds=wall,
+                       processes=max(1, num_distrib()), processes_in_sync=in_sync,
                        config=str(out/'config.json'), checkpoint=str(ckpt), log=str(out/'log.csv'),
                        backbone=str(out/'backbone.safetensors'))
         _atomic_write_text(out/'summary.json', json.dumps(summary, indent=2) + '\n')

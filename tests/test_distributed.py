@@ -1,7 +1,13 @@
-"The distributed code paths, run for real in a one-process gloo group (CPU, no network beyond a local file)."
+"""The distributed code paths, run for real on CPUs: a one-process gloo group in this process, and two training
+processes under torchrun (gloo over localhost), as `accelerate launch` runs them on GPUs."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
 import numpy as np
+import psutil
 import torch
 import torch.distributed as dist
+from safetensors.torch import load_file
 
 from mst_nb.losses import DINOLoss
 
@@ -18,3 +24,46 @@ def test_center_update_all_reduces(tmp_path):
         torch.testing.assert_close(loss.center[0], expected)
     finally:
         dist.destroy_process_group()
+
+
+ARGS = ['--preset', 'smoke', '--epochs', '3', '--device', 'cpu']
+
+
+def _torchrun(out: Path, *extra) -> list[str]:
+    "Two CPU processes under torchrun (a gloo group on this machine), as `accelerate launch` starts them on GPUs"
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+            '-m', 'mst_nb.train', *ARGS, '--out', str(out), *extra]
+
+
+def test_two_processes_stay_in_sync_and_resume_exactly(tmp_path):
+    "DDP through fastai + Accelerate on two processes: equal weights everywhere; killed and resumed == uninterrupted"
+    whole = subprocess.run(_torchrun(tmp_path/'whole'), capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    summary = json.loads((tmp_path/'whole'/'summary.json').read_text())
+    assert summary['processes'] == 2 and summary['processes_in_sync'] is True, summary
+    assert summary['knn_top1'] is not None
+    ckpt = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=False)
+    assert len(ckpt['rng']) == 2, 'one set of random states per process'
+    assert not torch.equal(ckpt['rng'][0]['crops'][1], ckpt['rng'][1]['crops'][1]), 'the processes draw different crops'
+
+    out = tmp_path/'killed'   # launcher and workers die at once, as when the machine goes down
+    proc = subprocess.Popen(_torchrun(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out/'checkpoint.pt').exists():
+        assert proc.poll() is None and time.time() < deadline, 'the run ended before writing a checkpoint'
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None, 'the run finished before it could be killed'
+    procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]  # torchrun's workers
+    assert len(procs) >= 3, 'expected the launcher and two workers'                           # have their own sessions
+    for p in procs: p.send_signal(signal.SIGKILL)
+    psutil.wait_procs(procs, timeout=30)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
+    assert torch.load(out/'checkpoint.pt', weights_only=False)['epoch'] < 2 and not (out/'summary.json').exists()
+
+    resumed = subprocess.run(_torchrun(out, '--resume', 'auto'), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = ckpt['model'], torch.load(out/'checkpoint.pt', weights_only=False)['model']
+    assert all(torch.equal(sa[k], sb[k]) for k in sa), 'student, decoder or DINO centre differ after resume'
