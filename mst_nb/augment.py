@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_augment.ipynb #b4bb0ae3
 from __future__ import annotations
-import math
+import functools, math
 
 import torch
 import torch.nn.functional as F
@@ -61,13 +61,19 @@ def resized_crops(images:Tensor, # float (B,3,H,W)
 # %% ../nbs/02_augment.ipynb #03c21172
 LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
+@functools.lru_cache(maxsize=None)
+def _const(values:tuple, device:torch.device) -> Tensor:
+    "A constant made once per device: copied from the host at every call, it would make the CPU wait for the GPU"
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
 def _hue_rotation(turns:Tensor) -> Tensor:
     "(n,3,3) rotations of RGB about the gray axis by `turns` × 360°"
     theta = 2 * math.pi * turns
-    u = torch.full((3,), 1 / math.sqrt(3), device=turns.device)
-    K = torch.tensor([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]], device=turns.device)
+    a = 1 / math.sqrt(3)                                                  # u = (a, a, a), the unit gray axis
+    K = _const(((0, -a, a), (a, 0, -a), (-a, a, 0)), turns.device)        # u×, its cross-product matrix
+    uu = _const(((1 / 3,) * 3,) * 3, turns.device)                        # u uᵀ
     cos, sin = theta.cos()[:, None, None], theta.sin()[:, None, None]
-    return cos * torch.eye(3, device=turns.device) + sin * K + (1 - cos) * torch.outer(u, u)  # Rodrigues
+    return cos * torch.eye(3, device=turns.device) + sin * K + (1 - cos) * uu  # Rodrigues
 
 def color_transform(means:Tensor, # (n,3) per-channel mean of each view, for contrast
                     factors:Tensor, # (n,4) brightness, contrast, saturation, hue
@@ -78,7 +84,7 @@ def color_transform(means:Tensor, # (n,3) per-channel mean of each view, for con
     "Per-view affine colour map (M (n,3,3), c (n,3)) equal to jitter in `order`, then grayscale"
     n, dev = len(means), means.device
     eye = torch.eye(3, device=dev).expand(n, 3, 3)
-    w = torch.tensor(LUMA, device=dev)
+    w = _const(LUMA, dev)
     to_gray = torch.ones(3, 1, device=dev) * w                     # 1wᵀ: every channel becomes the luma
     b, t, s, h = factors.unbind(1)
     M, c = eye.clone(), torch.zeros(n, 3, device=dev)
@@ -100,10 +106,11 @@ def color_transform(means:Tensor, # (n,3) per-channel mean of each view, for con
 # %% ../nbs/02_augment.ipynb #58183f76
 def gaussian_blur(x:Tensor, # (n,3,H,W)
                   sigma:Tensor, # (n,) blur sigma in pixels; 0 leaves a view unchanged
+                  radius:int|None=None, # kernel half-width; default 3σ of the largest sigma (reading it waits for a GPU)
                  ) -> Tensor:
     "Blur each view with its own Gaussian"
     n, ch, H, W = x.shape
-    radius = max(1, math.ceil(3 * float(sigma.max())))
+    radius = radius or max(1, math.ceil(3 * float(sigma.max())))
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-t**2 / (2 * sigma.clamp_min(1e-6)[:, None].to(x.dtype)**2))   # (n,k); sigma 0 -> a delta
     k = (k / k.sum(1, keepdim=True)).repeat_interleave(ch, 0)                     # (n*3,k)
@@ -146,12 +153,14 @@ def render_views(images:Tensor, # float (B,3,H,W) in [0, 1]
     x = torch.where(p['flip'][:, None, None, None], x.flip(-1), x)
     M, c = color_transform(x.mean((2, 3)), p['factors'], p['order'], p['jitter'], p['gray'])
     x = (torch.einsum('nij,njhw->nihw', M, x) + c[:, :, None, None]).clamp_(0, 1)
-    blur = p['sigma'].nonzero().squeeze(1)                          # only the views drawn for blurring
-    if len(blur): x = x.index_copy(0, blur, gaussian_blur(x[blur], p['sigma'][blur]))
+    radius = max(1, math.ceil(3 * cfg.blur_sigma[1]))               # fixed by the config: no batch-dependent shape
+    if x.device.type == 'cpu':                                      # only the views drawn for blurring
+        blur = p['sigma'].nonzero().squeeze(1)
+        if len(blur): x = x.index_copy(0, blur, gaussian_blur(x[blur], p['sigma'][blur], radius))
+    else: x = gaussian_blur(x, p['sigma'], radius)                  # all views (σ = 0: a delta): selecting would sync
     threshold = cfg.solarize_threshold / 255
     x = torch.where(p['solarize'][:, None, None, None] & (x >= threshold), 1 - x, x)
-    mean = torch.tensor(cfg.norm_mean, device=x.device)[:, None, None]
-    std = torch.tensor(cfg.norm_std, device=x.device)[:, None, None]
+    mean, std = _const(tuple(cfg.norm_mean), x.device)[:, None, None], _const(tuple(cfg.norm_std), x.device)[:, None, None]
     return (x - mean) / std
 
 # %% ../nbs/02_augment.ipynb #595b196d
@@ -164,15 +173,15 @@ def multi_crop(images:Tensor, # uint8 (B,3,H,W), on any device
         raise ValueError(f'multi_crop expects uint8 images (B,3,H,W), got {images.dtype} {tuple(images.shape)}')
     B, _, H, W = images.shape
     x = images.float().div_(255)
-    idx = torch.arange(B)
-    gp = torch.tensor([cfg.blur_p[0]] * B + [cfg.blur_p[1]] * B)
-    gs = torch.tensor([cfg.solarize_p[0]] * B + [cfg.solarize_p[1]] * B)
+    idx, dev = torch.arange(B, device=images.device), generator.device   # made on their devices: no host copies
+    per_view = lambda p1, p2: torch.cat([torch.full((B,), p1, device=dev), torch.full((B,), p2, device=dev)])
+    gp, gs = per_view(*cfg.blur_p[:2]), per_view(*cfg.solarize_p[:2])
     glob = view_params(2 * B, H, W, cfg.global_crop_scale, gp, gs, cfg, generator)
     views = render_views(x, idx.repeat(2), glob, cfg.global_crop_size, cfg).chunk(2)
     if cfg.n_local_crops:
         n = cfg.n_local_crops * B
-        loc = view_params(n, H, W, cfg.local_crop_scale, torch.full((n,), cfg.blur_p[2]),
-                          torch.full((n,), cfg.solarize_p[2]), cfg, generator)
+        loc = view_params(n, H, W, cfg.local_crop_scale, torch.full((n,), cfg.blur_p[2], device=dev),
+                          torch.full((n,), cfg.solarize_p[2], device=dev), cfg, generator)
         views += render_views(x, idx.repeat(cfg.n_local_crops), loc, cfg.local_crop_size, cfg).chunk(cfg.n_local_crops)
     return list(views)
 

@@ -157,12 +157,12 @@ class NonFiniteGuard(Callback):
         raise NonFiniteError(f'non-finite {what} at epoch {self.epoch}, iteration {self.iter} (step '
                              f'{self.epoch * self.n_iter + self.iter}); training stopped, checkpoints untouched. '
                              'Lower lr, raise warmup_epochs, or use precision="fp32" to find the cause.')
-    def after_loss(self):
-        if not torch.isfinite(self.loss).all(): self._stop(f'loss ({self.loss.item()})')
-    def before_step(self):
-        if isinstance(getattr(self.learn, 'scaler', None), torch.amp.GradScaler): return  # the scaler handles overflow
-        grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
-        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all(): self._stop('gradient')
+    def before_step(self):  # loss and gradients in one check: one wait for the GPU per step, before the step
+        ok = torch.isfinite(self.loss.detach()).all()
+        if not isinstance(getattr(self.learn, 'scaler', None), torch.amp.GradScaler):  # else the scaler handles overflow
+            grads = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+            if grads: ok = ok & torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+        if not ok: self._stop(f'loss ({self.loss.item()})' if not torch.isfinite(self.loss).all() else 'gradient')
 
 class CollapseMonitor(Callback):
     "Warn when the teacher's mean entropy over an epoch nears ln K (uniform) or 0 (one-hot)"

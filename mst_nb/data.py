@@ -115,7 +115,7 @@ class ImageSet(torch.utils.data.Dataset):
 
     def batch(self, idxs) -> tuple[torch.Tensor, torch.Tensor]:
         "Images (B,3,S,S) and labels (B,) at `idxs`, gathered on the tensor's device; labels -1 when unlabelled"
-        idxs = torch.as_tensor(idxs, device=self.images.device)
+        idxs = torch.as_tensor(idxs).to(self.images.device, non_blocking=True)   # no wait for the GPU's queue
         labels = self.labels[idxs] if self.labels is not None else torch.full_like(idxs, -1)
         return self.images[idxs], labels
 

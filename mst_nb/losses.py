@@ -71,7 +71,7 @@ class DINOLoss(nn.Module):
     @torch.no_grad()
     def update_center(self, teacher_out:Tensor):
         "c ← m·c + (1−m)·mean of teacher outputs over the batch of every process"
-        total, n = teacher_out.float().sum(0, keepdim=True), torch.tensor(float(len(teacher_out)), device=teacher_out.device)
+        total, n = teacher_out.float().sum(0, keepdim=True), teacher_out.new_full((), len(teacher_out), dtype=torch.float32)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(total); dist.all_reduce(n)
         self.center.mul_(self.center_momentum).add_(total / n, alpha=1 - self.center_momentum)

@@ -157,6 +157,8 @@ def main(argv:list[str]|None=None):
     except ConfigError as e: sys.exit(f'error: {e}')
     try: s = train(cfg, args.resume, args.device)
     except (ConfigError, FileExistsError, FileNotFoundError) as e: sys.exit(f'error: {e}')
+    finally:  # every collective is done: leave the process group (left to exit, its threads can abort the process)
+        if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     if s.get('already_complete'): print(f'{cfg.out_dir} holds a finished run of {cfg.epochs} epochs; its summary:')
     if s:
         knn = f"{s['knn_top1']:.2f}%" if s['knn_top1'] is not None else 'not measured (no labels)'

@@ -1,0 +1,65 @@
+"""Where a training step makes the CPU wait for the GPU: CUDA synchronisations per step, by source line.
+
+    python bench/syncs.py                      # the imagenette64 preset on the bundled sample, 6 training batches
+    python bench/syncs.py --preset smoke --batches 10
+
+A launch-bound step (a small ViT: DESIGN.md §4) is fast only while the CPU can queue kernels ahead of the GPU;
+each synchronisation (a `.item()`, a host-to-device copy from pageable memory, a `nonzero`, printing a tensor)
+drains that queue. This runs the real fastai training loop (`mst_learner`: multi-crop, masking, losses, every
+callback) under `torch.cuda.set_sync_debug_mode('warn')` and counts the warnings per batch, grouped by the line of
+this package (or of fastai) that triggered them. The first batches are skipped (first-call allocations and caches).
+"""
+import argparse, collections, traceback, warnings
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback, CancelFitException
+
+from mst_nb.core import MSTConfig, seed_everything
+from mst_nb.data import mst_dls
+from mst_nb.learner import mst_learner
+
+
+class CountSyncs(Callback):
+    "Turn on CUDA's sync warnings after `skip` batches, stop after `skip + n` batches"
+    order = 1000
+    def __init__(self, skip, n): self.skip, self.n, self.counting = skip, n, False
+    def before_batch(self):
+        if self.iter == self.skip: torch.cuda.set_sync_debug_mode('warn'); self.counting = True
+    def after_batch(self):
+        if self.iter + 1 == self.skip + self.n: torch.cuda.set_sync_debug_mode(0); raise CancelFitException()
+
+
+def source_line(stack) -> str:
+    "The innermost frame of mst_nb (else fastai, else the innermost) that led to the synchronisation"
+    for pkg in ('mst_nb', 'fastai'):
+        for f in reversed(stack):
+            if f'/{pkg}/' in f.filename: return f'{Path(f.filename).name}:{f.lineno}  {f.line.strip()[:90]}'
+    f = stack[-1]
+    return f'{Path(f.filename).name}:{f.lineno}'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--preset', default='imagenette64'); ap.add_argument('--batches', type=int, default=6)
+    ap.add_argument('--skip', type=int, default=3); ap.add_argument('--batch-size', type=int, default=None)
+    a = ap.parse_args()
+    if not torch.cuda.is_available(): raise SystemExit('bench/syncs.py counts CUDA synchronisations: it needs a GPU')
+    cfg = MSTConfig.from_preset(a.preset, data='sample', epochs=1, warmup_epochs=0, freeze_last_layer_epochs=0,
+                                **({'batch_size': a.batch_size} if a.batch_size else {}))
+    seed_everything(cfg.seed)
+    learn = mst_learner(cfg, mst_dls(cfg), cbs=[CountSyncs(a.skip, a.batches)])
+    where = collections.Counter()
+    def record(message, category, filename, lineno, file=None, line=None):
+        if 'synchroniz' in str(message): where[source_line(traceback.extract_stack()[:-1])] += 1
+    with warnings.catch_warnings():
+        warnings.simplefilter('always'); warnings.showwarning = record
+        with learn.no_bar(), learn.no_logging(): learn.fit(1)
+    total = sum(where.values())
+    print(f'# {torch.cuda.get_device_name()}, torch {torch.__version__}, preset {a.preset}, batch {cfg.batch_size}: '
+          f'{total / a.batches:.1f} synchronisations per training batch ({a.batches} batches after {a.skip})\n')
+    print('| per batch | where |\n|---|---|')
+    for line, n in where.most_common(): print(f'| {n / a.batches:.1f} | `{line}` |')
+
+
+if __name__ == '__main__': main()
