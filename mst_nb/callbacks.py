@@ -18,7 +18,7 @@ from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.torch_core import num_distrib, rank_distrib
 
 from .augment import MultiCrop
-from .core import MSTConfig, autocast_dtype
+from .core import ConfigError, MSTConfig, autocast_dtype
 from .decoder import GlobalDecoder
 from .knn import extract_features, gather, knn_top1
 from .losses import DINOLoss, mst_forward
@@ -303,11 +303,21 @@ LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'knn_top1',
               'images_per_s', 'seconds']
 
 class CSVLog(Callback):
-    "Append one row per epoch to `out_dir/log.csv`"
+    "Append one row per epoch to `out_dir/log.csv`, and to TensorBoard in `out_dir/tensorboard` if asked"
     order = 90
-    def __init__(self, out_dir:str|Path): self.path = Path(out_dir)/'log.csv'
+    def __init__(self, out_dir:str|Path, tensorboard:bool=False):
+        self.path, self.writer = Path(out_dir)/'log.csv', None
+        self.tb_dir = Path(out_dir)/'tensorboard' if tensorboard else None
+        if tensorboard:
+            try: import tensorboard  # noqa: F401
+            except ImportError: raise ConfigError('tensorboard=True needs the tensorboard package: pip install tensorboard') from None
     def before_fit(self):
         if rank_distrib() != 0: return
+        if self.tb_dir is not None:
+            # fastai's TensorBoardCallback logs the per-batch smoothed loss and fastai metrics, not these epoch rows
+            # (k-NN, teacher entropy, schedules), so the rows themselves go to torch's SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(self.tb_dir)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         start = getattr(self.learn, 'first_epoch', 0)
         rows = []
@@ -331,3 +341,9 @@ class CSVLog(Callback):
                    lr=f"{hp['lr']:.3g}", wd=f"{hp['wd']:.3g}", teacher_momentum=f"{getattr(self.learn, 'teacher_momentum', float('nan')):.6f}",
                    images_per_s=f'{self.images * int(os.environ.get("WORLD_SIZE", 1)) / secs:.1f}', seconds=f'{secs:.1f}')
         with open(self.path, 'a', newline='') as f: csv.DictWriter(f, LOG_FIELDS).writerow(row)
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != 'epoch' and v != '' and v != 'nan': self.writer.add_scalar(k, float(v), self.epoch)
+            self.writer.flush()
+    def after_fit(self):
+        if self.writer is not None: self.writer.close(); self.writer = None

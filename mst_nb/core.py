@@ -103,6 +103,7 @@ class MSTConfig:
     knn_k:int=20  # neighbours of the weighted k-NN (DINO's evaluation protocol)
     knn_temp:float=0.07  # temperature of the weighted k-NN vote (DINO)
     save_every:int=1  # epochs between checkpoints (the last epoch is always saved)
+    tensorboard:bool=False  # also write each epoch's log row to TensorBoard in OUT/tensorboard (needs `tensorboard`)
 
     def __post_init__(self):
         types = _field_types()

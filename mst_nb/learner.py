@@ -38,7 +38,7 @@ def mst_learner(cfg:MSTConfig, # the run's settings
                  NonFiniteGuard(), FreezeLastLayer(cfg.freeze_last_layer_epochs), ClipGradPerParam(cfg.clip_grad),
                  EMATeacher(cfg.teacher_momentum), CollapseMonitor(), KNNMonitor(cfg), SkipLossValidation(),
                  *precision_callbacks(cfg, dls.device)]
-    if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir)]
+    if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir, cfg.tensorboard)]
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)
     learn = Learner(dls, MSTModule(cfg), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
                     wd=cfg.weight_decay, cbs=callbacks + list(cbs or []))
