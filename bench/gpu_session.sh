@@ -66,7 +66,7 @@ elif [ "$PHASE" = main ]; then
   run $PY bench/step.py --device cuda --presets imagenette64 --batch 256 --steps 10 --warmup 3
   run $PY bench/step.py --device cuda --presets in1k_vit_small --batch 64 --steps 10 --warmup 3
   run $PY bench/multicrop.py --device cuda --iters 10
-  run $PY bench/syncs.py
+  run $PY bench/syncs.py --data $DATA
   run $PY bench/loop.py --device cuda --preset imagenette64 --data $DATA
   ( timeout $((ARMS_S - 10)) $PY -m pytest tests/test_notebooks.py -q -ra -p no:cacheprovider > "$OUT/nbtests.log" 2>&1
     timeout 120 ${ACCELERATE:-accelerate} launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \

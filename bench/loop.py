@@ -76,15 +76,14 @@ def plain_loop(cfg, dls, device, warmup, batches) -> float:
 
 
 class _Clock(Callback):
-    "Time batches `warmup` … `warmup + batches - 1` of a fit, then stop it"
-    order = 1000
+    "Time from the start of batch `warmup` to the start of batch `warmup + batches`, then stop the fit"
+    order = -100   # before MultiCrop: a timed batch's augmentation is inside the window
     def __init__(self, warmup, batches, device): self.warmup, self.batches, self.device, self.n = warmup, batches, device, 0
     def before_batch(self):
         if self.n == self.warmup: _sync(self.device); self.t0 = time.perf_counter()
-    def after_batch(self):
-        self.n += 1
         if self.n == self.warmup + self.batches:
             _sync(self.device); self.seconds = time.perf_counter() - self.t0; raise CancelFitException()
+    def after_batch(self): self.n += 1
 
 
 def fastai_loop(cfg, dls, device, warmup, batches) -> float:

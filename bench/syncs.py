@@ -2,6 +2,7 @@
 
     python bench/syncs.py                      # the imagenette64 preset on the bundled sample, 6 training batches
     python bench/syncs.py --preset smoke --batches 10
+    python bench/syncs.py --data npz:.data/imagenette64     # whole epochs of imagenette64 at batch 256
 
 A launch-bound step (a small ViT: DESIGN.md §4) is fast only while the CPU can queue kernels ahead of the GPU;
 each synchronisation (a `.item()`, a host-to-device copy from pageable memory, a `nonzero`, printing a tensor)
@@ -21,13 +22,14 @@ from mst_nb.learner import mst_learner
 
 
 class CountSyncs(Callback):
-    "Turn on CUDA's sync warnings after `skip` batches, stop after `skip + n` batches"
-    order = 1000
-    def __init__(self, skip, n): self.skip, self.n, self.counting = skip, n, False
+    "Count from the start of batch `skip` to the start of batch `skip + n` (whole batches, every callback included)"
+    order = -100   # before MultiCrop, so a batch's own augmentation is inside its window
+    def __init__(self, skip, n): self.skip, self.n, self.done, self.counting = skip, n, 0, False  # across epochs
     def before_batch(self):
-        if self.iter == self.skip: torch.cuda.set_sync_debug_mode('warn'); self.counting = True
-    def after_batch(self):
-        if self.iter + 1 == self.skip + self.n: torch.cuda.set_sync_debug_mode(0); raise CancelFitException()
+        if self.done == self.skip: torch.cuda.set_sync_debug_mode('warn'); self.counting = True
+        if self.done == self.skip + self.n:
+            torch.cuda.set_sync_debug_mode(0); self.counting = False; raise CancelFitException()
+    def after_batch(self): self.done += 1
 
 
 def source_line(stack) -> str:
@@ -42,19 +44,21 @@ def source_line(stack) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--preset', default='imagenette64'); ap.add_argument('--batches', type=int, default=6)
+    ap.add_argument('--data', default='sample', help='a data spec; enough images for skip + batches batches in one epoch')
     ap.add_argument('--skip', type=int, default=3); ap.add_argument('--batch-size', type=int, default=None)
     a = ap.parse_args()
     if not torch.cuda.is_available(): raise SystemExit('bench/syncs.py counts CUDA synchronisations: it needs a GPU')
-    cfg = MSTConfig.from_preset(a.preset, data='sample', epochs=1, warmup_epochs=0, freeze_last_layer_epochs=0,
+    cfg = MSTConfig.from_preset(a.preset, data=a.data, epochs=100, warmup_epochs=0, freeze_last_layer_epochs=0, knn_every=0,
                                 **({'batch_size': a.batch_size} if a.batch_size else {}))
     seed_everything(cfg.seed)
-    learn = mst_learner(cfg, mst_dls(cfg), cbs=[CountSyncs(a.skip, a.batches)])
+    counter = CountSyncs(a.skip, a.batches)
+    learn = mst_learner(cfg, mst_dls(cfg), cbs=[counter])
     where = collections.Counter()
     def record(message, category, filename, lineno, file=None, line=None):
-        if 'synchroniz' in str(message): where[source_line(traceback.extract_stack()[:-1])] += 1
+        if counter.counting and 'synchroniz' in str(message): where[source_line(traceback.extract_stack()[:-1])] += 1
     with warnings.catch_warnings():
         warnings.simplefilter('always'); warnings.showwarning = record
-        with learn.no_bar(), learn.no_logging(): learn.fit(1)
+        with learn.no_bar(), learn.no_logging(): learn.fit(cfg.epochs)
     total = sum(where.values())
     print(f'# {torch.cuda.get_device_name()}, torch {torch.__version__}, preset {a.preset}, batch {cfg.batch_size}: '
           f'{total / a.batches:.1f} synchronisations per training batch ({a.batches} batches after {a.skip})\n')
