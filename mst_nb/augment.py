@@ -16,8 +16,8 @@ from fastai.torch_core import rank_distrib
 from .core import MSTConfig
 
 # %% auto #0
-__all__ = ['LUMA', 'crop_boxes', 'resized_crops', 'color_transform', 'gaussian_blur', 'view_params', 'render_views', 'multi_crop',
-           'MultiCrop']
+__all__ = ['LUMA', 'crop_boxes', 'resized_crops', 'color_transform', 'gaussian_blur', 'view_params', 'render_views', 'normalize',
+           'multi_crop', 'MultiCrop']
 
 # %% ../nbs/02_augment.ipynb #da2d52f9
 def _uniform(shape, lo:float, hi:float, generator:torch.Generator) -> Tensor:
@@ -160,8 +160,13 @@ def render_views(images:Tensor, # float (B,3,H,W) in [0, 1]
     else: x = gaussian_blur(x, p['sigma'], radius)                  # all views (σ = 0: a delta): selecting would sync
     threshold = cfg.solarize_threshold / 255
     x = torch.where(p['solarize'][:, None, None, None] & (x >= threshold), 1 - x, x)
-    mean, std = _const(tuple(cfg.norm_mean), x.device)[:, None, None], _const(tuple(cfg.norm_std), x.device)[:, None, None]
-    return (x - mean) / std
+    return normalize(x, cfg)
+
+def normalize(x:Tensor, # float (n,3,H,W) in [0, 1]
+              cfg:MSTConfig, # `norm_mean`, `norm_std`
+             ) -> Tensor:
+    "(x − mean) / std per channel: what every view and every evaluated image goes through"
+    return (x - _const(tuple(cfg.norm_mean), x.device)[:, None, None]) / _const(tuple(cfg.norm_std), x.device)[:, None, None]
 
 # %% ../nbs/02_augment.ipynb #595b196d
 def multi_crop(images:Tensor, # uint8 (B,3,H,W), on any device

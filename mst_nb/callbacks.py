@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 from torch import Tensor
 from fastai.callback.core import Callback, CancelValidException
@@ -20,7 +19,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 from .augment import MultiCrop
 from .core import ConfigError, MSTConfig, autocast_dtype
 from .decoder import GlobalDecoder
-from .knn import extract_features, gather, knn_top1
+from .knn import extract_features, gather, gather_objects, knn_top1
 from .losses import DINOLoss, mst_forward
 from .vit import MSTNet
 
@@ -223,14 +222,6 @@ def _rng_states(learn) -> dict:
                 masks=None if module.mask_generator is None else (str(module.mask_generator.device), module.mask_generator.get_state()),
                 loader=_train_loader(learn).rng.getstate())
 
-def _all_rng_states(learn) -> list[dict]:
-    "Every process's random states, in rank order (a collective: every process must call it)"
-    mine = _rng_states(learn)
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return [mine]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, mine)
-    return out
-
 def _set_rng_states(learn, states:list[dict]|dict):
     "Restore this process's random states from a checkpoint's (one per process that saved it)"
     states = [states] if isinstance(states, dict) else states
@@ -295,7 +286,7 @@ class Checkpoint(Callback):
     def after_epoch(self):
         if self.epoch < getattr(self.learn, 'first_epoch', 0): return
         if (self.every and (self.epoch + 1) % self.every == 0) or self.epoch == self.n_epoch - 1:
-            rng = _all_rng_states(self.learn)        # every process's streams; only the first process writes
+            rng = gather_objects(_rng_states(self.learn))   # every process's streams; only the first process writes
             if rank_distrib() == 0: save_checkpoint(self.learn, self.path, self.epoch, rng)
 
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e

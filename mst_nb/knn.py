@@ -10,10 +10,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
+from .augment import normalize
 from .core import MSTConfig
 
 # %% auto #0
-__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather']
+__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects']
 
 # %% ../nbs/06a_knn.ipynb #c66add9c
 @torch.no_grad()
@@ -50,9 +51,7 @@ def prepare_images(images:Tensor, # uint8 (B,3,H,W)
     x = images.float() / 255
     if x.shape[-1] != cfg.global_crop_size or x.shape[-2] != cfg.global_crop_size:
         x = F.interpolate(x, size=(cfg.global_crop_size,) * 2, mode='bilinear', antialias=True, align_corners=False)
-    mean = torch.tensor(cfg.norm_mean, device=x.device)[:, None, None]
-    std = torch.tensor(cfg.norm_std, device=x.device)[:, None, None]
-    return (x - mean) / std
+    return normalize(x, cfg)
 
 @torch.no_grad()
 def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm tokens)
@@ -68,9 +67,20 @@ def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm t
     backbone.train(was_training)
     return F.normalize(torch.cat(feats), dim=1)
 
+def _world() -> int:
+    "Processes in the running process group (1 outside distributed runs)"
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
 def gather(t:Tensor) -> Tensor:
     "Concatenate `t` from every process (identity outside distributed runs); equal-size shards expected"
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return t
+    if _world() == 1: return t
     parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, t.contiguous())
     return torch.cat(parts)
+
+def gather_objects(obj) -> list:
+    "Any picklable object from every process, in rank order (`[obj]` outside distributed runs)"
+    if _world() == 1: return [obj]
+    out = [None] * _world()
+    dist.all_gather_object(out, obj)
+    return out

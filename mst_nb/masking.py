@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .augment import normalize
 from .core import MASK_STRATEGIES, MSTConfig
 from .vit import MaskedViT, cls_attention
 
@@ -153,8 +154,7 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
     grid = (images.shape[-2] // cfg.patch_size, images.shape[-1] // cfg.patch_size)
     if attention is None:
         if teacher is None: raise ValueError('give a teacher backbone or the attention maps')
-        mean, std = torch.tensor(cfg.norm_mean)[:, None, None], torch.tensor(cfg.norm_std)[:, None, None]
-        attention = cls_attention(teacher, (images.float() / 255 - mean) / std)
+        attention = cls_attention(teacher, normalize(images.float() / 255, cfg))
     slider = lambda v, d: W.FloatSlider(value=v, min=0, max=1, step=0.05, description=d, continuous_update=False)
     controls = dict(index=W.IntSlider(0, 0, len(images) - 1, description='image'),
                     strategy=W.Dropdown(options=MASK_STRATEGIES, value=cfg.mask_strategy, description='strategy'),

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from .callbacks import unwrap
 from .core import PRESETS, ConfigError, MSTConfig, _atomic_write_text, seed_everything
 from .data import mst_dls
+from .knn import gather_objects
 from .learner import fit_mst, mst_learner
 
 # %% auto #0
@@ -94,9 +95,7 @@ def _peak_memory_mb(device) -> float:
 
 def _processes_in_sync(module) -> bool:
     "Whether every process ends with the same teacher weights (a collective; DDP keeps the students, so the teachers, equal)"
-    sums = torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu()
-    every = [None] * dist.get_world_size()
-    dist.all_gather_object(every, sums)
+    every = gather_objects(torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu())
     return all(torch.equal(every[0], s) for s in every)
 
 def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
