@@ -1,13 +1,14 @@
 """The distributed code paths, run for real on CPUs: a one-process gloo group in this process, and two training
 processes under torchrun (gloo over localhost), as `accelerate launch` runs them on GPUs."""
-import json, os, signal, subprocess, sys, time, warnings
+import json, subprocess, sys, warnings
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
+
+from conftest import kill_after_first_checkpoint
 
 from mst_nb.losses import DINOLoss
 
@@ -63,17 +64,7 @@ def test_two_processes_stay_in_sync_and_resume_exactly(tmp_path):
 
     out = tmp_path/'killed'   # launcher and workers die at once, as when the machine goes down
     proc = subprocess.Popen(_torchrun(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (out/'checkpoint.pt').exists():
-        assert proc.poll() is None and time.time() < deadline, 'the run ended before writing a checkpoint'
-        time.sleep(0.1)
-    time.sleep(1.0)
-    assert proc.poll() is None, 'the run finished before it could be killed'
-    procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]  # torchrun's workers
-    assert len(procs) >= 3, 'expected the launcher and two workers'                           # have their own sessions
-    for p in procs: p.send_signal(signal.SIGKILL)
-    psutil.wait_procs(procs, timeout=30)
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
+    assert len(kill_after_first_checkpoint(proc, out)) >= 3, 'expected the launcher and two workers'
     assert torch.load(out/'checkpoint.pt', weights_only=False)['epoch'] < 2 and not (out/'summary.json').exists()
 
     resumed = _run_two(out, '--resume', 'auto')

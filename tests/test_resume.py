@@ -1,10 +1,12 @@
 """Exact resume across real processes: a run killed with SIGKILL mid-epoch and resumed ends with the same weights
 as a run that was never interrupted (CPU, same seed). (The notebook 08_learner checks stop-after-an-epoch + resume.)"""
-import os, signal, subprocess, sys, time
+import subprocess, sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+
+from conftest import kill_after_first_checkpoint
 
 ARGS = ['--preset', 'smoke', '--epochs', '3', '--device', 'cpu']
 
@@ -21,13 +23,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     out = tmp_path/'killed'
     proc = subprocess.Popen([sys.executable, '-m', 'mst_nb.train', *ARGS, '--out', str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (out/'checkpoint.pt').exists():                     # wait for the end of epoch 0
-        assert proc.poll() is None and time.time() < deadline, 'the run ended before writing a checkpoint'
-        time.sleep(0.1)
-    time.sleep(1.0)                                                 # into epoch 1
-    assert proc.poll() is None, 'the run finished before it could be killed'
-    os.kill(proc.pid, signal.SIGKILL); proc.wait()
+    kill_after_first_checkpoint(proc, out)
     saved = torch.load(out/'checkpoint.pt', weights_only=False)    # the last good checkpoint is intact
     assert saved['epoch'] in (0, 1)
     assert not (out/'summary.json').exists()
