@@ -19,7 +19,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 from .augment import MultiCrop
 from .core import ConfigError, MSTConfig, autocast_dtype
 from .decoder import GlobalDecoder
-from .knn import extract_features, gather, gather_objects, knn_top1
+from .knn import extract_features, gather, gather_objects, knn_top1, raw_pixel_knn
 from .losses import DINOLoss, mst_forward
 from .vit import MSTNet
 
@@ -27,7 +27,7 @@ from .vit import MSTNet
 __all__ = ['LOG_FIELDS', 'MSTModule', 'mst_loss_func', 'unwrap', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule',
            'wd_schedule', 'TeacherEpoch', 'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast',
            'precision_callbacks', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation',
-           'KNNMonitor', 'save_checkpoint', 'load_checkpoint', 'Checkpoint', 'CSVLog']
+           'backbone_knn', 'KNNMonitor', 'save_checkpoint', 'load_checkpoint', 'Checkpoint', 'CSVLog']
 
 # %% ../nbs/07_callbacks.ipynb #e05f3ef4
 class MSTModule(nn.Module):
@@ -190,22 +190,39 @@ def _shard_features(backbone, images:Tensor, cfg:MSTConfig) -> Tensor:
     idx = torch.arange(rank * n, (rank + 1) * n) % len(images)          # equal shares (the last one wraps)
     return gather(extract_features(backbone, images[idx.to(images.device)], cfg))[:len(images)]
 
+def backbone_knn(backbone, train, val, cfg:MSTConfig, max_train:int=10_000) -> float:
+    "Weighted k-NN top-1 (%) of `backbone`'s CLS features, train split (its first `max_train`) → val split"
+    tr_images, tr_labels = train.images[:max_train], train.labels[:max_train]
+    ftr, fva = _shard_features(backbone, tr_images, cfg), _shard_features(backbone, val.images, cfg)
+    return knn_top1(ftr, tr_labels.to(ftr.device), fva, val.labels.to(fva.device), cfg.knn_k, cfg.knn_temp)
+
 class KNNMonitor(Callback):
-    "Weighted k-NN top-1 of the teacher's features on the val split, every `every` epochs and after the last"
+    "k-NN top-1 of teacher and student on the val split every `knn_every` epochs and after the last; baselines first"
     order = 75
-    def __init__(self, cfg:MSTConfig, max_train:int=10_000): self.cfg, self.max_train, self.history = cfg, max_train, []
+    def __init__(self, cfg:MSTConfig, max_train:int=10_000, raw_pixel_size:int=32):
+        self.cfg, self.max_train, self.raw_pixel_size, self.history = cfg, max_train, raw_pixel_size, []
+    def _splits(self):
+        train, val = self.dls.train.dataset, self.dls.valid.dataset
+        ok = getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)
+        return (train, val) if ok else (None, None)
+    def before_fit(self):
+        train, val = self._splits()
+        if train is None or getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines
+        self.learn.knn_baselines = dict(
+            random_init=backbone_knn(unwrap(self.learn.model).teacher.backbone, train, val, self.cfg, self.max_train),
+            raw_pixels=raw_pixel_knn(train.images[:self.max_train], train.labels[:self.max_train], val.images, val.labels,
+                                     self.raw_pixel_size, self.cfg.knn_k, self.cfg.knn_temp))
     def after_epoch(self):
         if self.epoch < getattr(self.learn, 'first_epoch', 0): return
         last = self.epoch == self.n_epoch - 1
         if not (last or (self.cfg.knn_every and (self.epoch + 1) % self.cfg.knn_every == 0)): return
-        train, val = self.dls.train.dataset, self.dls.valid.dataset
-        if not (getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)): return
-        backbone = unwrap(self.learn.model).teacher.backbone
-        tr_images, tr_labels = train.images[:self.max_train], train.labels[:self.max_train]
-        ftr, fva = _shard_features(backbone, tr_images, self.cfg), _shard_features(backbone, val.images, self.cfg)
-        self.learn.knn_top1 = knn_top1(ftr, tr_labels.to(ftr.device), fva, val.labels.to(fva.device), self.cfg.knn_k, self.cfg.knn_temp)
+        train, val = self._splits()
+        if train is None: return
+        module = unwrap(self.learn.model)
+        self.learn.knn_top1 = backbone_knn(module.teacher.backbone, train, val, self.cfg, self.max_train)
+        self.learn.knn_student = backbone_knn(module.student.backbone, train, val, self.cfg, self.max_train)
         self.learn.knn_epoch = self.epoch
-        self.history.append((self.epoch, self.learn.knn_top1))
+        self.history.append((self.epoch, self.learn.knn_top1, self.learn.knn_student))
 
 # %% ../nbs/07_callbacks.ipynb #37d76d22
 def _train_loader(learn):
@@ -246,6 +263,7 @@ def save_checkpoint(learn, path:str|Path, epoch:int, rng:list[dict]|None=None) -
     "Write everything needed to resume after `epoch` to `path`, atomically; `rng`: every process's random states"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(epoch=epoch, model=unwrap(learn.model).state_dict(), opt=learn.opt.state_dict(),
+                 knn_baselines=getattr(learn, 'knn_baselines', None),
                  scaler=learn.scaler.state_dict() if getattr(learn, 'scaler', None) is not None else None,
                  rng=rng if rng is not None else [_rng_states(learn)], cfg=dataclasses.asdict(unwrap(learn.model).cfg))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
@@ -290,8 +308,8 @@ class Checkpoint(Callback):
             if rank_distrib() == 0: save_checkpoint(self.learn, self.path, self.epoch, rng)
 
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e
-LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'knn_top1', 'lr', 'wd', 'teacher_momentum',
-              'images_per_s', 'seconds']
+LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'kl_teacher_student', 'knn_top1', 'knn_student',
+              'knn_random_init', 'knn_raw_pixels', 'lr', 'wd', 'teacher_momentum', 'images_per_s', 'seconds']
 
 class CSVLog(Callback):
     "Append one row per epoch to `out_dir/log.csv`, and to TensorBoard in `out_dir/tensorboard` if asked"
@@ -326,9 +344,18 @@ class CSVLog(Callback):
         if rank_distrib() != 0 or self.epoch < getattr(self.learn, 'first_epoch', 0) or not self.n: return
         secs = time.perf_counter() - self.t0
         hp = self.opt.hypers[-1]
-        row = dict(epoch=self.epoch, **{k: f'{float(v) / self.n:.5f}' for k, v in self.sums.items()},
-                   teacher_entropy=f"{getattr(self.learn, 'teacher_entropy', float('nan')):.4f}",
-                   knn_top1=f"{self.learn.knn_top1:.2f}" if getattr(self.learn, 'knn_epoch', None) == self.epoch else '',
+        means = {k: float(v) / self.n for k, v in self.sums.items()}
+        entropy = getattr(self.learn, 'teacher_entropy', float('nan'))
+        knn = getattr(self.learn, 'knn_epoch', None) == self.epoch
+        base = getattr(self.learn, 'knn_baselines', None) or {}
+        row = dict(epoch=self.epoch, **{k: f'{v:.5f}' for k, v in means.items()}, teacher_entropy=f'{entropy:.4f}',
+                   # DINO's CE averages H(teacher) + KL(teacher ‖ student) over the same pairs whose teacher rows
+                   # give the entropy, so the mean KL is their difference (DINO's paper, §5.3, reads collapse from both)
+                   kl_teacher_student=f"{means['dino'] - entropy:.4f}" if 'dino' in means else '',
+                   knn_top1=f"{self.learn.knn_top1:.2f}" if knn else '',
+                   knn_student=f"{self.learn.knn_student:.2f}" if knn else '',
+                   knn_random_init=f"{base['random_init']:.2f}" if knn and 'random_init' in base else '',
+                   knn_raw_pixels=f"{base['raw_pixels']:.2f}" if knn and 'raw_pixels' in base else '',
                    lr=f"{hp['lr']:.3g}", wd=f"{hp['wd']:.3g}", teacher_momentum=f"{getattr(self.learn, 'teacher_momentum', float('nan')):.6f}",
                    images_per_s=f'{self.images * int(os.environ.get("WORLD_SIZE", 1)) / secs:.1f}', seconds=f'{secs:.1f}')
         with open(self.path, 'a', newline='') as f: csv.DictWriter(f, LOG_FIELDS).writerow(row)

@@ -14,11 +14,11 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ConfigError',
-           'MSTConfig', 'seed_everything', 'autocast_dtype']
+           'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
-PRECISIONS = ('bf16', 'fp16', 'fp32')
+PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -97,7 +97,7 @@ class MSTConfig:
     clip_grad:float=3.0  # max gradient norm per parameter (DINO); 0 disables
     freeze_last_layer_epochs:int=1  # the head's last layer is frozen this long (DINO)
     teacher_momentum:float=0.996  # EMA momentum at the start, cosine to 1 per iteration (DINO)
-    precision:str='bf16'  # 'bf16' autocast, 'fp16' autocast with a gradient scaler, or 'fp32'
+    precision:str='auto'  # 'auto': bf16 where the device computes it natively, else fp32; or 'bf16', 'fp16' (scaler), 'fp32'
     # --- monitoring and checkpoints ---
     knn_every:int=1  # epochs between online k-NN evaluations; 0 disables
     knn_k:int=20  # neighbours of the weighted k-NN (DINO's evaluation protocol)
@@ -298,13 +298,28 @@ def seed_everything(seed:int, # `MSTConfig.seed`
     return torch.Generator(device=device).manual_seed(seed + rank)
 
 # %% ../nbs/00_core.ipynb #bf99de12
+def native_bf16(device:str|torch.device='cpu') -> bool:
+    "Whether `device` computes bf16 natively (CUDA with bf16 support; a CPU with AVX-512 BF16 or AMX)"
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type == 'cpu': return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return True  # other accelerators (mps, xpu): their autocast's own default
+
+def resolve_precision(precision:str, # `MSTConfig.precision`
+                      device:str|torch.device='cpu', # where the step runs
+                     ) -> str:
+    "'bf16', 'fp16' or 'fp32': `precision` itself, or what 'auto' means on `device`"
+    _require(precision in PRECISIONS, 'precision', f'one of {PRECISIONS}', precision)
+    if precision != 'auto': return precision
+    if native_bf16(device): return 'bf16'
+    return 'fp16' if torch.device(device).type == 'cuda' else 'fp32'
+
 def autocast_dtype(precision:str, # `MSTConfig.precision`
                    device:str|torch.device='cpu' # where the step runs
                   ) -> torch.dtype|None:
     "The dtype to autocast to for `precision` on `device`, or None for full fp32"
-    _require(precision in PRECISIONS, 'precision', f'one of {PRECISIONS}', precision)
+    precision, device = resolve_precision(precision, device), torch.device(device)
     if precision == 'fp32': return None
-    device = torch.device(device)
     if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"precision='bf16' is not supported on {torch.cuda.get_device_name(device)}; use precision='fp16'")
     return torch.bfloat16 if precision == 'bf16' else torch.float16

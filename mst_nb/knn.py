@@ -5,6 +5,8 @@
 # %% ../nbs/06a_knn.ipynb #752a42a3
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -14,7 +16,8 @@ from .augment import normalize
 from .core import MSTConfig
 
 # %% auto #0
-__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects']
+__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects', 'raw_pixel_features',
+           'raw_pixel_knn']
 
 # %% ../nbs/06a_knn.ipynb #c66add9c
 @torch.no_grad()
@@ -84,3 +87,36 @@ def gather_objects(obj) -> list:
     out = [None] * _world()
     dist.all_gather_object(out, obj)
     return out
+
+# %% ../nbs/06a_knn.ipynb #12f1f3b0
+def raw_pixel_features(images:Tensor, # uint8 (n,3,H,W)
+                       size:int=32, # side the images are resized to before flattening (DESIGN.md §4: 32)
+                       cfg:MSTConfig|None=None, # its normalisation; default: ImageNet's
+                       batch_size:int=1024,
+                      ) -> Tensor:
+    "L2-normalised raw pixels (n, 3·size²): the floor a learned feature must beat"
+    cfg = cfg or MSTConfig(global_crop_size=size, local_crop_size=size, patch_size=size, decode_size=size)
+    cfg = cfg.replace(global_crop_size=size, local_crop_size=size, patch_size=size)
+    return F.normalize(torch.cat([prepare_images(b, cfg).flatten(1) for b in images.split(batch_size)]), dim=1)
+
+def _fingerprint(*tensors:Tensor) -> str:
+    "A short hash of the tensors' shapes and a strided sample of their values (enough to tell data sets apart)"
+    h = hashlib.sha1()
+    for t in tensors:
+        flat = t.detach().reshape(-1)
+        h.update(str((tuple(t.shape), t.dtype)).encode())
+        h.update(flat[::max(1, len(flat) // 100_003)].cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+_RAW_PIXEL_CACHE:dict[tuple, float] = {}
+
+def raw_pixel_knn(train_images:Tensor, train_labels:Tensor, # uint8 (n,3,H,W), (n,)
+                  val_images:Tensor, val_labels:Tensor, # uint8 (m,3,H,W), (m,)
+                  size:int=32, k:int=20, temperature:float=0.07, # the floor's resolution; DINO's protocol
+                 ) -> float:
+    "Weighted k-NN top-1 (%) of raw pixels, computed once per data set in this process"
+    key = (_fingerprint(train_images, train_labels, val_images, val_labels), size, k, temperature)
+    if key not in _RAW_PIXEL_CACHE:
+        ftr, fva = raw_pixel_features(train_images, size), raw_pixel_features(val_images, size)
+        _RAW_PIXEL_CACHE[key] = knn_top1(ftr, train_labels.to(ftr.device), fva, val_labels.to(fva.device), k, temperature)
+    return _RAW_PIXEL_CACHE[key]

@@ -54,6 +54,7 @@ def fit_mst(learn:Learner, # from `mst_learner`
     if resume is not None:
         state = load_checkpoint(learn, resume)
         learn.first_epoch = state['epoch'] + 1
+        learn.knn_baselines = state.get('knn_baselines')   # measured at the run's own start
         for cb in learn.cbs:
             if isinstance(cb, Checkpoint): cb.resume_state = state
         if learn.first_epoch >= cfg.epochs: return learn

@@ -21,7 +21,7 @@ from .knn import gather_objects
 from .learner import fit_mst, mst_learner
 
 # %% auto #0
-__all__ = ['build_parser', 'parse_config', 'save_backbone', 'load_backbone', 'train', 'main']
+__all__ = ['build_parser', 'parse_config', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
 
 # %% ../nbs/09_train.ipynb #be5198d2
 def _parse_value(name:str, tp, raw):
@@ -139,7 +139,12 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
         import csv as _csv
         rows = list(_csv.DictReader(log))
         last = rows[-1] if rows else {}
-        summary = dict(knn_top1=getattr(learn, 'knn_top1', None), epochs=cfg.epochs, resumed_from=str(resume) if resume else None,
+        base = getattr(learn, 'knn_baselines', None) or {}
+        knn = getattr(learn, 'knn_top1', None)
+        summary = dict(knn_top1=knn, knn_student=getattr(learn, 'knn_student', None),
+                       knn_random_init=base.get('random_init'), knn_raw_pixels=base.get('raw_pixels'),
+                       knn_gain_over_random_init=knn - base['random_init'] if knn is not None and 'random_init' in base else None,
+                       epochs=cfg.epochs, resumed_from=str(resume) if resume else None,
                        final_loss=float(last['loss']) if last else None, final_dino=float(last['dino']) if last else None,
                        final_restore=float(last['restore']) if last and last.get('restore') else None,
                        images_per_s=(sum(float(r['images_per_s']) for r in rows) / len(rows)) if rows else None,
@@ -149,6 +154,20 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
                        backbone=str(out/'backbone.safetensors'))
         _atomic_write_text(out/'summary.json', json.dumps(summary, indent=2) + '\n')
     return summary
+
+def knn_report(s:dict) -> str:
+    "The summary's k-NN beside its baselines, in words: how far above (or below) random init and raw pixels"
+    if s.get('knn_top1') is None: return 'k-NN: not measured (the data has no labelled val split)'
+    line = f"k-NN top-1 {s['knn_top1']:.2f}%"
+    if s.get('knn_student') is not None: line += f" (student {s['knn_student']:.2f}%)"
+    line += " (weighted 20-NN on the teacher's CLS features, val split)"
+    base = [(name, s.get(key)) for name, key in (('random init', 'knn_random_init'), ('raw pixels', 'knn_raw_pixels'))]
+    base = [(name, v) for name, v in base if v is not None]
+    if not base: return line + '\n  baselines: not measured (resumed from a checkpoint saved before they were recorded)'
+    line += '\n  ' + ', '.join(f'{name} {v:.2f}% ({s["knn_top1"] - v:+.2f})' for name, v in base)
+    if s.get('knn_random_init') is not None and s['knn_top1'] <= s['knn_random_init']:
+        line += '\n  this run ends at or below its own random init: it has learned nothing the k-NN can see'
+    return line
 
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.train`"
@@ -160,8 +179,7 @@ def main(argv:list[str]|None=None):
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     if s.get('already_complete'): print(f'{cfg.out_dir} holds a finished run of {cfg.epochs} epochs; its summary:')
     if s:
-        knn = f"{s['knn_top1']:.2f}%" if s['knn_top1'] is not None else 'not measured (no labels)'
-        print(f"\nk-NN top-1 (weighted 20-NN, teacher features, val split): {knn}")
+        print('\n' + knn_report(s))
         print(f"images/s: {s['images_per_s']:.0f}   peak memory: {s['peak_memory_mb']:.0f} MB   wall: {s['wall_seconds']:.0f} s")
         print(f"saved in {cfg.out_dir}/: backbone.safetensors + backbone.json (timm), checkpoint.pt, log.csv, "
               f"config.json, summary.json")

@@ -1,0 +1,174 @@
+"""Short training runs over a grid of settings, one table and one figure: how the k-NN of a recipe compares with its
+own random init and with raw pixels.
+
+    python bench/sweep.py --name lr --base '--data sample --epochs 15' --vary lr=1e-3,5e-3,2e-2
+    python bench/sweep.py --name ablation --base '--preset cpu --data npz:DIR' --seeds 0 1 \\
+        --arm mst= --arm random='--mask-strategy random' --arm dino='--mask-strategy none --use-decoder false'
+
+Every run is `python -m mst_nb.train` in its own process (the base flags, then the run's own), writing to
+`OUT/runs/NAME` (default OUT: bench/results/sweep_<name>); `--jobs` runs that many at once with `--threads` torch
+threads each (on 2 cores, 2 jobs of 1 thread train ~25% more images per second in all than 1 job of 2). A run whose
+summary.json exists is not run again, so a sweep can be stopped, extended and rerun. At the end (or with
+`--collect-only`) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
+the baselines, and the teacher's entropy as a fraction of ln K).
+
+Axes: `--vary FIELD=V1,V2,...` (repeatable; a tuple field takes `V1a:V1b,...`). With `--mode oat` (the default) each
+value of each axis is one run, all other fields at the base (one factor at a time, plus the base itself); with
+`--mode grid` the runs are the product of all axes. `--arm NAME=FLAGS` adds named runs; `--seeds` repeats everything.
+"""
+import argparse, csv, itertools, json, math, os, shlex, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(field: str) -> str: return '--' + field.replace('_', '-')
+
+
+def plan_runs(vary: list[str], arms: list[str], seeds: list[int], mode: str) -> dict[str, list[str]]:
+    "Run name -> that run's own flags (added after the base flags)"
+    axes = []
+    for spec in vary:
+        field, _, values = spec.partition('=')
+        if not values: sys.exit(f'error: --vary {spec!r}: expected FIELD=V1,V2,...')
+        axes.append([(field, v) for v in values.split(',')])
+    def flags(pairs): return [a for f, v in pairs for a in (_flag(f), *v.split(':'))]
+    def name(pairs): return '_'.join(f'{f}={v}' for f, v in pairs) or 'base'
+    runs = {}
+    if mode == 'grid' and axes: runs = {name(c): flags(c) for c in itertools.product(*axes)}
+    else:
+        runs['base'] = []
+        for axis in axes: runs.update({name([p]): flags([p]) for p in axis})
+    for spec in arms:
+        n, _, fl = spec.partition('=')
+        runs[n] = shlex.split(fl)
+    if not arms and not axes: runs = {'base': []}
+    elif arms and not axes: runs.pop('base', None)
+    if len(seeds) > 1 or seeds != [0]:
+        runs = {f'{n}_seed{s}': f + ['--seed', str(s)] for n, f in runs.items() for s in seeds}
+    return runs
+
+
+def run_one(name: str, argv: list[str], out: Path, threads: int) -> tuple[str, int, float]:
+    "Train one run in its own process; its output goes to out/runs/NAME.log"
+    run_dir = out/'runs'/name
+    if (run_dir/'summary.json').is_file(): return name, 0, 0.0
+    code = f'import torch; torch.set_num_threads({threads}); from mst_nb.train import main; main()'
+    cmd = [sys.executable, '-c', code, *argv, '--out', str(run_dir), '--resume', 'auto']
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
+    (out/'runs').mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(out/'runs'/f'{name}.log', 'w') as log:
+        log.write(' '.join(shlex.quote(c) for c in cmd) + '\n'); log.flush()
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    return name, rc, time.perf_counter() - t0
+
+
+def _read_run(run_dir: Path) -> dict | None:
+    if not (run_dir/'summary.json').is_file(): return None
+    s = json.loads((run_dir/'summary.json').read_text())
+    cfg = json.loads((run_dir/'config.json').read_text())
+    log = list(csv.DictReader(open(run_dir/'log.csv')))
+    knn = [(int(r['epoch']) + 1, float(r['knn_top1'])) for r in log if r.get('knn_top1')]
+    ent = [(int(r['epoch']) + 1, float(r['teacher_entropy']) / math.log(cfg['out_dim'])) for r in log]
+    kl = [float(r['kl_teacher_student']) for r in log if r.get('kl_teacher_student')]
+    train_s = sum(float(r['seconds']) for r in log)
+    return dict(name=run_dir.name, summary=s, cfg=cfg, knn=knn, entropy=ent, kl=kl, train_seconds=train_s)
+
+
+def _mean_sd(xs):
+    m = sum(xs) / len(xs)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else float('nan'))
+
+
+def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
+    "Write table.md, results.csv and sweep.png from the runs' summaries and logs"
+    runs = [r for n in names if (r := _read_run(out/'runs'/n)) is not None]
+    if not runs: print('no finished runs yet'); return []
+    def f(x, fmt='{:.2f}'): return '' if x is None else fmt.format(x)
+    rows = []
+    for r in runs:
+        s = r['summary']
+        best = max(r['knn'], key=lambda e: e[1]) if r['knn'] else (None, None)
+        rows.append(dict(run=r['name'], knn=s['knn_top1'], student=s.get('knn_student'), random_init=s.get('knn_random_init'),
+                         raw_pixels=s.get('knn_raw_pixels'), gain=s.get('knn_gain_over_random_init'),
+                         over_pixels=None if s.get('knn_raw_pixels') is None else s['knn_top1'] - s['knn_raw_pixels'],
+                         best=best[1], best_epoch=best[0], entropy_end=r['entropy'][-1][1] if r['entropy'] else None,
+                         entropy_max=max(e for _, e in r['entropy']) if r['entropy'] else None,
+                         kl_end=r['kl'][-1] if r['kl'] else None, epochs=r['cfg']['epochs'],
+                         train_s=r['train_seconds'], images_per_s=s.get('images_per_s'), wall_s=s.get('wall_seconds')))
+    with open(out/'results.csv', 'w', newline='') as fh:
+        w = csv.DictWriter(fh, list(rows[0])); w.writeheader(); w.writerows(rows)
+    lines = [f'# {title}', '', f'Base flags: `{base}`', '',
+             'k-NN: weighted 20-NN top-1 (%) on the teacher\'s CLS features, train → val, at the last epoch; gain: over '
+             'the run\'s own random init; vs pixels: over raw 32×32 pixels; H/ln K: the teacher\'s mean entropy as a '
+             'fraction of uniform (end of training, and its maximum); KL: mean KL(teacher ‖ student), last epoch.', '',
+             '| run | k-NN | student | random init | gain | vs pixels | best (epoch) | H/ln K end (max) | KL end | train s | img/s |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in sorted(rows, key=lambda r: -(r['gain'] if r['gain'] is not None else -1e9)):
+        lines.append(f"| {r['run']} | {f(r['knn'])} | {f(r['student'])} | {f(r['random_init'])} | {f(r['gain'], '{:+.2f}')} | "
+                     f"{f(r['over_pixels'], '{:+.2f}')} | {f(r['best'])} ({r['best_epoch']}) | "
+                     f"{f(r['entropy_end'])} ({f(r['entropy_max'])}) | {f(r['kl_end'])} | {r['train_s']:.0f} | {f(r['images_per_s'], '{:.0f}')} |")
+    groups = {}
+    for r in rows:
+        if '_seed' in r['run']: groups.setdefault(r['run'].rsplit('_seed', 1)[0], []).append(r)
+    if any(len(g) > 1 for g in groups.values()):
+        lines += ['', 'Over seeds (mean ± sd):', '', '| arm | seeds | k-NN | gain over random init | vs raw pixels | student |',
+                  '|---|---|---|---|---|---|']
+        for n, g in groups.items():
+            cells = [_mean_sd([r[k] for r in g if r[k] is not None]) for k in ('knn', 'gain', 'over_pixels', 'student')]
+            lines.append(f'| {n} | {len(g)} | ' + ' | '.join(f'{m:.2f} ± {sd:.2f}' for m, sd in cells) + ' |')
+    (out/'table.md').write_text('\n'.join(lines) + '\n')
+    _figure(out, runs, title)
+    print('\n'.join(lines))
+    return rows
+
+
+def _figure(out: Path, runs: list[dict], title: str):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, r in enumerate(runs):
+        c = plt.cm.tab20(i % 20)
+        if r['knn']: a.plot(*zip(*r['knn']), marker='o', ms=3, color=c, label=r['name'])
+        b.plot(*zip(*r['entropy']), color=c, label=r['name'])
+    base = [r['summary'] for r in runs]
+    ri = [s['knn_random_init'] for s in base if s.get('knn_random_init') is not None]
+    px = [s['knn_raw_pixels'] for s in base if s.get('knn_raw_pixels') is not None]
+    if ri: a.axhspan(min(ri), max(ri), color='grey', alpha=0.25, label=f'random init ({min(ri):.1f}–{max(ri):.1f})')
+    if px: a.axhline(px[0], color='k', ls='--', label=f'raw pixels ({px[0]:.1f})')
+    a.set(xlabel='epoch', ylabel='k-NN top-1 (%)', title='teacher k-NN, val split')
+    b.set(xlabel='epoch', ylabel='H(teacher) / ln K', title='teacher entropy (1 = uniform)', ylim=(0, 1.02))
+    a.legend(fontsize=6, ncol=2); fig.suptitle(title); fig.tight_layout()
+    fig.savefig(out/'sweep.png', dpi=110); plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split('\n\n', 1)[1])
+    p.add_argument('--name', required=True, help='the sweep; its folder is bench/results/sweep_NAME unless --out')
+    p.add_argument('--out', default=None)
+    p.add_argument('--base', default='', help='flags of mst_nb.train shared by every run')
+    p.add_argument('--vary', action='append', default=[], metavar='FIELD=V1,V2')
+    p.add_argument('--arm', action='append', default=[], metavar='NAME=FLAGS')
+    p.add_argument('--mode', choices=['oat', 'grid'], default='oat')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--jobs', type=int, default=2, help='runs at once (2 on a 2-core machine)')
+    p.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    p.add_argument('--collect-only', action='store_true')
+    a = p.parse_args(argv)
+    out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
+    runs = plan_runs(a.vary, a.arm, a.seeds, a.mode)
+    out.mkdir(parents=True, exist_ok=True)
+    (out/'plan.json').write_text(json.dumps(dict(base=a.base, runs=runs), indent=1))
+    if not a.collect_only:
+        base = shlex.split(a.base)
+        print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
+        with ThreadPoolExecutor(a.jobs) as pool:
+            for name, rc, secs in pool.map(lambda kv: run_one(kv[0], base + kv[1], out, a.threads), runs.items()):
+                print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
+    collect(out, list(runs), f'sweep {a.name}', a.base)
+
+
+if __name__ == '__main__': main()
