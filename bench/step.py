@@ -13,7 +13,7 @@ import argparse, platform, statistics, time, warnings
 
 import torch
 
-from mst_nb.core import MSTConfig, autocast_dtype
+from mst_nb.core import MSTConfig, autocast_dtype, resolve_precision
 from mst_nb.decoder import GlobalDecoder
 from mst_nb.losses import DINOLoss, mst_forward
 from mst_nb.vit import MSTNet
@@ -53,12 +53,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cpu'); ap.add_argument('--presets', nargs='+', default=['smoke', 'imagenette64'])
     ap.add_argument('--batch', type=int, default=None, help='default: 32 for smoke, 16 for the others on a CPU')
-    ap.add_argument('--precision', default='bf16'); ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--precision', default='auto'); ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=2)
     a = ap.parse_args()
     sync = torch.cuda.synchronize if a.device.startswith('cuda') else (lambda: None)
     dev = torch.cuda.get_device_name() if a.device.startswith('cuda') else platform.machine()
-    print(f'# {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {a.precision}, '
+    print(f'# {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {resolve_precision(a.precision, a.device)}, '
           f'median of {a.steps} steps after {a.warmup} warm-up\n')
     print('| preset | model | batch | views | DINO step (ms) | MST step (ms) | MST / DINO | MST img/s |')
     print('|---|---|---|---|---|---|---|---|')

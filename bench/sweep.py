@@ -97,6 +97,8 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
                          best=best[1], best_epoch=best[0], entropy_end=r['entropy'][-1][1] if r['entropy'] else None,
                          entropy_max=max(e for _, e in r['entropy']) if r['entropy'] else None,
                          kl_end=r['kl'][-1] if r['kl'] else None, epochs=r['cfg']['epochs'],
+                         linear=s.get('linear', {}).get('top1'), linear_random_init=s.get('linear', {}).get('random_init_top1'),
+                         linear_raw_pixels=s.get('linear', {}).get('raw_pixels_top1'),
                          train_s=r['train_seconds'], images_per_s=s.get('images_per_s'), wall_s=s.get('wall_seconds')))
     with open(out/'results.csv', 'w', newline='') as fh:
         w = csv.DictWriter(fh, list(rows[0])); w.writeheader(); w.writerows(rows)
@@ -114,11 +116,15 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
     for r in rows:
         if '_seed' in r['run']: groups.setdefault(r['run'].rsplit('_seed', 1)[0], []).append(r)
     if any(len(g) > 1 for g in groups.values()):
-        lines += ['', 'Over seeds (mean ± sd):', '', '| arm | seeds | k-NN | gain over random init | vs raw pixels | student |',
-                  '|---|---|---|---|---|---|']
+        keys = ['knn', 'gain', 'over_pixels', 'student', 'random_init', 'linear', 'linear_random_init', 'linear_raw_pixels']
+        lines += ['', 'Over seeds (mean ± sd; linear: `python -m mst_nb.eval linear` on each run, with its baselines):', '',
+                  '| arm | seeds | k-NN | gain over random init | vs raw pixels | student k-NN | random-init k-NN | linear | '
+                  'linear, random init | linear, raw pixels |', '|---|---|---|---|---|---|---|---|---|---|']
+        def cell(g, k):
+            xs = [r[k] for r in g if r[k] is not None]
+            return '' if not xs else '{:.2f} ± {:.2f}'.format(*_mean_sd(xs))
         for n, g in groups.items():
-            cells = [_mean_sd([r[k] for r in g if r[k] is not None]) for k in ('knn', 'gain', 'over_pixels', 'student')]
-            lines.append(f'| {n} | {len(g)} | ' + ' | '.join(f'{m:.2f} ± {sd:.2f}' for m, sd in cells) + ' |')
+            lines.append(f'| {n} | {len(g)} | ' + ' | '.join(cell(g, k) for k in keys) + ' |')
     (out/'table.md').write_text('\n'.join(lines) + '\n')
     _figure(out, runs, title)
     print('\n'.join(lines))

@@ -13,8 +13,8 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PRESETS', 'ConfigError',
-           'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype']
+__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA', 'PRESETS',
+           'ConfigError', 'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -229,16 +229,30 @@ def scaled_lr(self:MSTConfig,
     return self.lr * self.batch_size * n_processes / 256
 
 # %% ../nbs/00_core.ipynb #f766abeb
+# What short runs on small data need, each measured in bench/RESULTS.md ("Finding a small-data recipe"):
+SMALL_DATA = dict(
+    color_jitter_p=0.0, grayscale_p=0.0, solarize_p=(0.0, 0.0, 0.0),  # colour is the data's strongest cue; DINO's colour
+                                                                        # augmentation flattened the teacher (H → 0.9 ln K)
+    teacher_momentum=0.99,       # 0.996 keeps a run of ~10³ steps close to its random init: the teacher lags the student
+    norm_last_layer=False, weight_decay_end=0.1,   # the small-data choices of DINO's ViT-S/ViT-Tiny recipes
+    out_dim=1024, head_hidden_dim=512, head_bottleneck_dim=64,
+)
+
 PRESETS = {
-    # a tiny ViT (D=64, 2 blocks) on 32 px global / 16 px local crops: seconds per epoch on 2 CPU cores
-    'smoke': dict(arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
-                  global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=32, epochs=2,
-                  warmup_epochs=0, freeze_last_layer_epochs=0, out_dim=256, head_hidden_dim=128, head_bottleneck_dim=32,
-                  drop_path_rate=0.0, blur_sigma=(0.1, 0.3), knn_every=1),
-    # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 (DESIGN.md §4); a 4096-way head: 65536 would outweigh the backbone 3×
-    'imagenette64': dict(arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
+    # a tiny ViT (D=64, 2 blocks, patch 4) on 32 px global / 16 px local crops of the bundled sample: ~3 min on 2 CPU cores
+    'smoke': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
+                  global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=32, epochs=25,
+                  warmup_epochs=1, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
+                  knn_every=5),
+    # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, ~30 min on 2 CPU cores
+    'cpu': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
+                global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=12,
+                warmup_epochs=2, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
+                knn_every=2, data='npz:imagenette64'),
+    # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 (DESIGN.md §4) with the small-data recipe (not yet measured on a GPU)
+    'imagenette64': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
                          n_local_crops=6, decode_size=64, batch_size=256, epochs=100, warmup_epochs=10, out_dim=4096,
-                         blur_sigma=(0.1, 0.6)),
+                         head_hidden_dim=2048, head_bottleneck_dim=256, blur_sigma=(0.1, 0.6)),
     # the paper's ViT-S/16 ImageNet setting: 300 epochs, 2×224 + 10×96 crops, 64 images per GPU; point data at ImageNet
     'in1k_vit_small': dict(arch='vit_small_patch16_224', patch_size=16, global_crop_size=224, local_crop_size=96,
                            n_local_crops=10, decode_size=256, batch_size=64, epochs=300, data='folder:imagenet/train'),
