@@ -38,13 +38,11 @@ def plan_runs(vary: list[str], arms: list[str], seeds: list[int], mode: str) -> 
     runs = {}
     if mode == 'grid' and axes: runs = {name(c): flags(c) for c in itertools.product(*axes)}
     else:
-        runs['base'] = []
+        if axes or not arms: runs['base'] = []      # named arms alone run only themselves (an arm may be called base)
         for axis in axes: runs.update({name([p]): flags([p]) for p in axis})
     for spec in arms:
         n, _, fl = spec.partition('=')
         runs[n] = shlex.split(fl)
-    if not arms and not axes: runs = {'base': []}
-    elif arms and not axes: runs.pop('base', None)
     if len(seeds) > 1 or seeds != [0]:
         runs = {f'{n}_seed{s}': f + ['--seed', str(s)] for n, f in runs.items() for s in seeds}
     return runs

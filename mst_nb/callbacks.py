@@ -26,8 +26,9 @@ from .vit import MSTNet
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'MSTModule', 'mst_loss_func', 'unwrap', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule',
            'wd_schedule', 'TeacherEpoch', 'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast',
-           'precision_callbacks', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation',
-           'backbone_knn', 'KNNMonitor', 'save_checkpoint', 'load_checkpoint', 'Checkpoint', 'CSVLog']
+           'precision_callbacks', 'EpochStats', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor',
+           'SkipLossValidation', 'backbone_knn', 'KNNMonitor', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
+           'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #e05f3ef4
 class MSTModule(nn.Module):
@@ -66,9 +67,13 @@ def unwrap(model:nn.Module) -> MSTModule:
     return model
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
-def ema_momentum(iteration:int, total:int, base:float=0.996) -> float:
-    "DINO's per-iteration cosine schedule of the teacher momentum: base at 0, 1 at `total`"
-    return 1 - (1 - base) * (math.cos(math.pi * iteration / max(1, total)) + 1) / 2
+def ema_momentum(iteration:int, # optimiser steps so far
+                 total:int, # optimiser steps in the whole run
+                 base:float=0.996, # momentum at step 0 (`teacher_momentum`)
+                 end:float=1.0, # momentum at the last step (`teacher_momentum_end`; DINO: 1)
+                ) -> float:
+    "DINO's per-iteration cosine schedule of the teacher momentum: `base` at 0, `end` at `total`"
+    return end - (end - base) * (math.cos(math.pi * iteration / max(1, total)) + 1) / 2
 
 @torch.no_grad()
 def ema_update(teacher:nn.Module, student:nn.Module, momentum:float):
@@ -80,14 +85,15 @@ def ema_update(teacher:nn.Module, student:nn.Module, momentum:float):
 class EMATeacher(Callback):
     "Move the teacher towards the student after every optimiser step"
     order = 65  # after the optimiser step; after ParamScheduler
-    def __init__(self, base:float=0.996): self.base, self.cancelled = base, False
+    def __init__(self, base:float=0.996, end:float=1.0): self.base, self.end, self.cancelled, self.momentum = base, end, False, base
     def after_cancel_step(self): self.cancelled = True
     def after_step(self):
         if self.cancelled: self.cancelled = False; return
-        m = ema_momentum(self.epoch * self.n_iter + self.iter, self.n_epoch * self.n_iter, self.base)
+        m = ema_momentum(self.epoch * self.n_iter + self.iter, self.n_epoch * self.n_iter, self.base, self.end)
         module = unwrap(self.learn.model)
         ema_update(module.teacher, module.student, m)
-        self.learn.teacher_momentum = m
+        self.momentum = m
+    def after_epoch(self): self.learn.epoch_stats['teacher_momentum'] = self.momentum
 
 # %% ../nbs/07_callbacks.ipynb #39d4f700
 def lr_schedule(cfg:MSTConfig, n_processes:int=1):
@@ -145,6 +151,27 @@ def precision_callbacks(cfg:MSTConfig, device) -> list[Callback]:
     if dtype == torch.float16 and torch.device(device).type == 'cuda': return [MixedPrecision('fp16')]
     return [Autocast(dtype)]
 
+# %% ../nbs/07_callbacks.ipynb #7edb93f7
+class EpochStats(Callback):
+    "Every per-epoch figure in one dict, `learn.epoch_stats`: batch means, schedules, throughput; other callbacks add theirs"
+    order = 60  # its after_epoch runs before the monitors' (70, 75) and the writers' (90+)
+    def before_fit(self): self.learn.epoch_stats = {}
+    def before_epoch(self):
+        self.sums, self.n, self.images, self.t0 = {}, 0, 0, time.perf_counter()
+        self.learn.epoch_stats = dict(epoch=self.epoch)
+    def after_batch(self):
+        if not self.training or not isinstance(self.pred, dict): return
+        for k in ('loss', 'dino', 'restore', 'teacher_entropy'):    # device tensor sums: no host sync per step
+            if k in self.pred: self.sums[k] = self.sums.get(k, 0.0) + self.pred[k].detach().float()
+        self.n += 1; self.images += self.dls.train.bs
+    def after_epoch(self):
+        secs, s, hp = time.perf_counter() - self.t0, self.learn.epoch_stats, self.opt.hypers[-1]
+        if self.n: s.update({k: float(v) / self.n for k, v in self.sums.items()})
+        # DINO's CE averages H(teacher) + KL(teacher ‖ student) over the same pairs whose teacher rows give the
+        # entropy, so the mean KL is their difference (DINO's paper, §5.3, reads collapse from both)
+        if 'dino' in s and 'teacher_entropy' in s: s['kl_teacher_student'] = s['dino'] - s['teacher_entropy']
+        s.update(lr=hp['lr'], wd=hp['wd'], images_per_s=self.images * max(1, num_distrib()) / secs, seconds=secs)
+
 # %% ../nbs/07_callbacks.ipynb #e1d11958
 class NonFiniteError(RuntimeError):
     "Training produced a non-finite loss or gradient"
@@ -167,13 +194,10 @@ class CollapseMonitor(Callback):
     "Warn when the teacher's mean entropy over an epoch nears ln K (uniform) or 0 (one-hot)"
     order = 70
     def __init__(self, high:float=0.98, low:float=0.02): self.high, self.low = high, low
-    def before_epoch(self): self.total, self.n = 0.0, 0
-    def after_batch(self):  # a device tensor sum: no host sync per step
-        if self.training and isinstance(self.pred, dict): self.total, self.n = self.total + self.pred['teacher_entropy'], self.n + 1
     def after_epoch(self):
-        if not self.n: return
-        h, top = float(self.total) / self.n, math.log(unwrap(self.learn.model).cfg.out_dim)
-        self.learn.teacher_entropy = h
+        h = self.learn.epoch_stats.get('teacher_entropy')   # EpochStats' mean over the epoch
+        if h is None: return
+        top = math.log(unwrap(self.learn.model).cfg.out_dim)
         if h > self.high * top: warnings.warn(f'epoch {self.epoch}: teacher entropy {h:.2f} is near ln K = {top:.2f}: '
                                               'outputs near uniform (collapse?)')
         elif h < self.low * top: warnings.warn(f'epoch {self.epoch}: teacher entropy {h:.3f} is near 0: outputs near one-hot (collapse?)')
@@ -206,6 +230,7 @@ class KNNMonitor(Callback):
         ok = getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)
         return (train, val) if ok else (None, None)
     def before_fit(self):
+        if getattr(self.learn, 'first_epoch', 0) == 0: self.learn.knn_baselines = None   # fit_mst sets it on resume
         train, val = self._splits()
         if train is None or getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines
         self.learn.knn_baselines = dict(
@@ -219,10 +244,11 @@ class KNNMonitor(Callback):
         train, val = self._splits()
         if train is None: return
         module = unwrap(self.learn.model)
-        self.learn.knn_top1 = backbone_knn(module.teacher.backbone, train, val, self.cfg, self.max_train)
-        self.learn.knn_student = backbone_knn(module.student.backbone, train, val, self.cfg, self.max_train)
-        self.learn.knn_epoch = self.epoch
-        self.history.append((self.epoch, self.learn.knn_top1, self.learn.knn_student))
+        teacher = backbone_knn(module.teacher.backbone, train, val, self.cfg, self.max_train)
+        student = backbone_knn(module.student.backbone, train, val, self.cfg, self.max_train)
+        self.history.append((self.epoch, teacher, student))
+        base = self.learn.knn_baselines or {}
+        self.learn.epoch_stats.update(knn_top1=teacher, knn_student=student, **{f'knn_{k}': v for k, v in base.items()})
 
 # %% ../nbs/07_callbacks.ipynb #37d76d22
 def _train_loader(learn):
@@ -310,58 +336,69 @@ class Checkpoint(Callback):
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e
 LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'kl_teacher_student', 'knn_top1', 'knn_student',
               'knn_random_init', 'knn_raw_pixels', 'lr', 'wd', 'teacher_momentum', 'images_per_s', 'seconds']
+_FORMATS = dict(loss='.5f', dino='.5f', restore='.5f', teacher_entropy='.4f', kl_teacher_student='.4f', knn_top1='.2f',
+                knn_student='.2f', knn_random_init='.2f', knn_raw_pixels='.2f', lr='.3g', wd='.3g',
+                teacher_momentum='.6f', images_per_s='.1f', seconds='.1f')
 
-class CSVLog(Callback):
-    "Append one row per epoch to `out_dir/log.csv`, and to TensorBoard in `out_dir/tensorboard` if asked"
+def log_row(stats:dict) -> dict:
+    "`learn.epoch_stats` as the strings of one `log.csv` row ('' where a figure was not measured this epoch)"
+    return {k: '' if stats.get(k) is None else format(stats[k], _FORMATS.get(k, '')) for k in LOG_FIELDS}
+
+class _MainWriter(Callback):
+    "A writer of `learn.epoch_stats`: main process only, and not for the epochs a resumed run skips"
     order = 90
-    def __init__(self, out_dir:str|Path, tensorboard:bool=False):
-        self.path, self.writer = Path(out_dir)/'log.csv', None
-        self.tb_dir = Path(out_dir)/'tensorboard' if tensorboard else None
-        if tensorboard:
-            try: import tensorboard  # noqa: F401
-            except ImportError: raise ConfigError('tensorboard=True needs the tensorboard package: pip install tensorboard') from None
+    def _skip(self) -> bool: return rank_distrib() != 0 or self.epoch < getattr(self.learn, 'first_epoch', 0)
+
+class CSVLog(_MainWriter):
+    "Append one row per epoch to `out_dir/log.csv`"
+    def __init__(self, out_dir:str|Path): self.path = Path(out_dir)/'log.csv'
     def before_fit(self):
         if rank_distrib() != 0: return
-        if self.tb_dir is not None:
-            # fastai's TensorBoardCallback logs the per-batch smoothed loss and fastai metrics, not these epoch rows
-            # (k-NN, teacher entropy, schedules), so the rows themselves go to torch's SummaryWriter
-            from torch.utils.tensorboard import SummaryWriter
-            self.writer = SummaryWriter(self.tb_dir)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        start = getattr(self.learn, 'first_epoch', 0)
-        rows = []
+        start, rows = getattr(self.learn, 'first_epoch', 0), []
         if start and self.path.exists():
             with open(self.path) as f: rows = [r for r in csv.DictReader(f) if int(r['epoch']) < start]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, 'w', newline='') as f:
-            w = csv.DictWriter(f, LOG_FIELDS); w.writeheader(); w.writerows(rows)
-    def before_epoch(self): self.sums, self.n, self.images, self.t0 = {}, 0, 0, time.perf_counter()
-    def after_batch(self):
-        if not self.training or not isinstance(self.pred, dict): return
-        for k in ('loss', 'dino', 'restore'):  # device tensor sums: no host sync per step
-            if k in self.pred: self.sums[k] = self.sums.get(k, 0.0) + self.pred[k].detach().float()
-        self.n += 1; self.images += self.dls.train.bs
+            w = csv.DictWriter(f, LOG_FIELDS, extrasaction='ignore'); w.writeheader(); w.writerows(rows)
     def after_epoch(self):
-        if rank_distrib() != 0 or self.epoch < getattr(self.learn, 'first_epoch', 0) or not self.n: return
-        secs = time.perf_counter() - self.t0
-        hp = self.opt.hypers[-1]
-        means = {k: float(v) / self.n for k, v in self.sums.items()}
-        entropy = getattr(self.learn, 'teacher_entropy', float('nan'))
-        knn = getattr(self.learn, 'knn_epoch', None) == self.epoch
-        base = getattr(self.learn, 'knn_baselines', None) or {}
-        row = dict(epoch=self.epoch, **{k: f'{v:.5f}' for k, v in means.items()}, teacher_entropy=f'{entropy:.4f}',
-                   # DINO's CE averages H(teacher) + KL(teacher ‖ student) over the same pairs whose teacher rows
-                   # give the entropy, so the mean KL is their difference (DINO's paper, §5.3, reads collapse from both)
-                   kl_teacher_student=f"{means['dino'] - entropy:.4f}" if 'dino' in means else '',
-                   knn_top1=f"{self.learn.knn_top1:.2f}" if knn else '',
-                   knn_student=f"{self.learn.knn_student:.2f}" if knn else '',
-                   knn_random_init=f"{base['random_init']:.2f}" if knn and 'random_init' in base else '',
-                   knn_raw_pixels=f"{base['raw_pixels']:.2f}" if knn and 'raw_pixels' in base else '',
-                   lr=f"{hp['lr']:.3g}", wd=f"{hp['wd']:.3g}", teacher_momentum=f"{getattr(self.learn, 'teacher_momentum', float('nan')):.6f}",
-                   images_per_s=f'{self.images * int(os.environ.get("WORLD_SIZE", 1)) / secs:.1f}', seconds=f'{secs:.1f}')
-        with open(self.path, 'a', newline='') as f: csv.DictWriter(f, LOG_FIELDS).writerow(row)
-        if self.writer is not None:
-            for k, v in row.items():
-                if k != 'epoch' and v != '' and v != 'nan': self.writer.add_scalar(k, float(v), self.epoch)
-            self.writer.flush()
+        if self._skip(): return
+        with open(self.path, 'a', newline='') as f: csv.DictWriter(f, LOG_FIELDS).writerow(log_row(self.learn.epoch_stats))
+
+class TensorBoardLog(_MainWriter):
+    "The same per-epoch figures as scalars in `out_dir/tensorboard`"
+    # fastai's TensorBoardCallback logs the per-batch smoothed loss and fastai metrics, not these epoch figures
+    # (k-NN, teacher entropy, schedules), so they go to torch's SummaryWriter
+    def __init__(self, out_dir:str|Path):
+        try: import tensorboard  # noqa: F401
+        except ImportError: raise ConfigError('tensorboard=True needs the tensorboard package: pip install tensorboard') from None
+        self.dir, self.writer = Path(out_dir)/'tensorboard', None
+    def before_fit(self):
+        if rank_distrib() != 0: return
+        from torch.utils.tensorboard import SummaryWriter
+        self.writer = SummaryWriter(self.dir)
+    def after_epoch(self):
+        if self._skip() or self.writer is None: return
+        for k, v in self.learn.epoch_stats.items():
+            if k != 'epoch' and v is not None and math.isfinite(v): self.writer.add_scalar(k, v, self.epoch)
+        self.writer.flush()
     def after_fit(self):
         if self.writer is not None: self.writer.close(); self.writer = None
+
+def epoch_line(stats:dict, n_epoch:int, out_dim:int) -> str:
+    "One line for one epoch: losses, the teacher's entropy as a fraction of ln K, k-NN when measured, lr, speed"
+    s = stats
+    parts = [f"epoch {s['epoch'] + 1}/{n_epoch}"]
+    parts += [f'{k} {s[k]:.4f}' for k in ('loss', 'dino', 'restore') if s.get(k) is not None]
+    if s.get('teacher_entropy') is not None: parts.append(f"H/lnK {s['teacher_entropy'] / math.log(out_dim):.2f}")
+    if s.get('knn_top1') is not None:
+        knn = f"k-NN {s['knn_top1']:.2f}% (student {s['knn_student']:.2f}%"
+        if s.get('knn_random_init') is not None: knn += f", random init {s['knn_random_init']:.2f}%"
+        parts.append(knn + ')')
+    parts += [f"lr {s['lr']:.3g}", f"{s['images_per_s']:.0f} img/s", f"{s['seconds']:.1f} s"]
+    return '  '.join(parts)
+
+class EpochLine(_MainWriter):
+    "Print `epoch_line` at the end of every epoch (the progress bar's stand-in outside a terminal or notebook)"
+    order = 95  # after CSVLog, so a line never announces a row that is not written
+    def after_epoch(self):
+        if not self._skip(): print(epoch_line(self.learn.epoch_stats, self.n_epoch, unwrap(self.learn.model).cfg.out_dim), flush=True)

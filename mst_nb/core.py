@@ -13,13 +13,15 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA', 'PRESETS',
-           'ConfigError', 'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype']
+__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA',
+           'PRESETS', 'ConfigError', 'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision',
+           'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')
+CENTERINGS = ('center', 'sinkhorn')  # DINO's running centre, or DINOv2's Sinkhorn–Knopp targets
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -88,6 +90,8 @@ class MSTConfig:
     warmup_teacher_temp:float=0.04  # τ_t at the start of its linear warm-up (DINO)
     warmup_teacher_temp_epochs:int=0  # epochs of τ_t warm-up (DINO's default 0; 30 with teacher_temp=0.07)
     center_momentum:float=0.9  # EMA of the teacher-output centre (DINO)
+    centering:str='center'  # 'center' (DINO's running centre) or 'sinkhorn' (Sinkhorn–Knopp targets, DINOv2)
+    sinkhorn_iterations:int=3  # rounds of Sinkhorn–Knopp normalisation (DINOv2)
     # --- optimisation and schedules ---
     lr:float=5e-4  # peak learning rate per 256 images: lr × total batch / 256 (DINO)
     min_lr:float=1e-6  # end of the cosine schedule (DINO)
@@ -96,7 +100,8 @@ class MSTConfig:
     weight_decay_end:float=0.4  # end of the weight-decay schedule (DINO)
     clip_grad:float=3.0  # max gradient norm per parameter (DINO); 0 disables
     freeze_last_layer_epochs:int=1  # the head's last layer is frozen this long (DINO)
-    teacher_momentum:float=0.996  # EMA momentum at the start, cosine to 1 per iteration (DINO)
+    teacher_momentum:float=0.996  # EMA momentum at the start, cosine to `teacher_momentum_end` per iteration (DINO)
+    teacher_momentum_end:float=1.0  # EMA momentum at the last iteration (DINO: 1, a frozen teacher at the end)
     precision:str='auto'  # 'auto': bf16 where the device computes it natively, else fp32; or 'bf16', 'fp16' (scaler), 'fp32'
     # --- monitoring and checkpoints ---
     knn_every:int=1  # epochs between online k-NN evaluations; 0 disables
@@ -169,7 +174,7 @@ def _validate(c:MSTConfig):
     for n in ['blur_p', 'solarize_p']: _require(all(0 <= v <= 1 for v in getattr(c, n)), n, 'probabilities in [0, 1]', getattr(c, n))
     if c.mask_ratio is not None: _require(0 <= c.mask_ratio <= 1, 'mask_ratio', 'in [0, 1] or None', c.mask_ratio)
     positive = ['batch_size', 'epochs', 'global_crop_size', 'local_crop_size', 'patch_size', 'out_dim', 'head_hidden_dim',
-                'head_bottleneck_dim', 'head_layers', 'knn_k', 'block_min_patches']
+                'head_bottleneck_dim', 'head_layers', 'knn_k', 'block_min_patches', 'sinkhorn_iterations']
     for n in positive: _require(getattr(c, n) >= 1, n, 'a positive integer', getattr(c, n))
     for n in ['decode_size', 'embed_dim', 'depth', 'num_heads']:
         if getattr(c, n) is not None: _require(getattr(c, n) >= 1, n, 'a positive integer or None', getattr(c, n))
@@ -190,9 +195,12 @@ def _validate(c:MSTConfig):
     _require(0 < c.block_aspect <= 1, 'block_aspect', 'in (0, 1]', c.block_aspect)
     _require(0 <= c.center_momentum < 1, 'center_momentum', 'in [0, 1)', c.center_momentum)
     _require(0 <= c.teacher_momentum <= 1, 'teacher_momentum', 'in [0, 1]', c.teacher_momentum)
+    _require(c.teacher_momentum <= c.teacher_momentum_end <= 1, 'teacher_momentum_end',
+             f'in [teacher_momentum ({c.teacher_momentum}), 1]', c.teacher_momentum_end)
     _require(c.min_lr <= c.lr, 'min_lr', f'<= lr ({c.lr})', c.min_lr)
     _require(c.mask_strategy in MASK_STRATEGIES, 'mask_strategy', f'one of {MASK_STRATEGIES}', c.mask_strategy)
     _require(c.precision in PRECISIONS, 'precision', f'one of {PRECISIONS}', c.precision)
+    _require(c.centering in CENTERINGS, 'centering', f'one of {CENTERINGS}', c.centering)
     _require(c.decoder_norm in DECODER_NORMS, 'decoder_norm', f'one of {DECODER_NORMS}', c.decoder_norm)
     for n in ['global_crop_size', 'local_crop_size']:
         _require(getattr(c, n) % c.patch_size == 0, n, f'a multiple of patch_size ({c.patch_size})', getattr(c, n))

@@ -18,9 +18,16 @@ from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
 
 from .augment import MultiCrop
-from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, FreezeLastLayer,
-                              KNNMonitor, MSTModule, NonFiniteGuard, SkipLossValidation, TeacherEpoch, load_checkpoint,
-                              lr_schedule, mst_loss_func, precision_callbacks, unwrap, wd_schedule)
+import sys
+
+from fastai.callback.progress import ProgressCallback
+from fastcore.basics import noop
+from fastprogress.fastprogress import IN_NOTEBOOK
+
+from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
+                              FreezeLastLayer, KNNMonitor, MSTModule, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
+                              TensorBoardLog, load_checkpoint, lr_schedule, mst_loss_func, precision_callbacks, unwrap,
+                              wd_schedule)
 from .core import MSTConfig
 
 # %% auto #0
@@ -31,19 +38,25 @@ def mst_learner(cfg:MSTConfig, # the run's settings
                 dls:DataLoaders, # from `mst_dls(cfg)`: uint8 image batches
                 out_dir:str|Path|None=None, # checkpoints and log go here; None: neither (notebooks, tests)
                 cbs:list|None=None, # extra callbacks
+                progress:bool|None=None, # fastai's bar (True) or one line per epoch (False); None: bar in a terminal or notebook
                ) -> Learner:
     "A fastai Learner that pre-trains with MST as `cfg` says"
     n_proc = max(1, num_distrib())
     callbacks = [MultiCrop(cfg), TeacherEpoch(), ParamScheduler({'lr': lr_schedule(cfg, n_proc), 'wd': wd_schedule(cfg)}),
                  NonFiniteGuard(), FreezeLastLayer(cfg.freeze_last_layer_epochs), ClipGradPerParam(cfg.clip_grad),
-                 EMATeacher(cfg.teacher_momentum), CollapseMonitor(), KNNMonitor(cfg), SkipLossValidation(),
-                 *precision_callbacks(cfg, dls.device)]
-    if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir, cfg.tensorboard)]
+                 EMATeacher(cfg.teacher_momentum, cfg.teacher_momentum_end), EpochStats(), CollapseMonitor(), KNNMonitor(cfg),
+                 SkipLossValidation(), *precision_callbacks(cfg, dls.device)]
+    if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir)]
+    if out_dir is not None and cfg.tensorboard: callbacks.append(TensorBoardLog(out_dir))
+    if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
+    if not progress: callbacks.append(EpochLine())
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)
     learn = Learner(dls, MSTModule(cfg), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
                     wd=cfg.weight_decay, cbs=callbacks + list(cbs or []))
+    if not progress:   # a bar redraws hundreds of times per epoch into a log file; fastai's table goes with it
+        learn.remove_cb(ProgressCallback); learn.logger = noop
     learn.recorder.valid_metrics = False  # no loss pass on validation data: k-NN is the validation (KNNMonitor)
-    learn.first_epoch = 0
+    learn.first_epoch, learn.knn_baselines = 0, None   # fit_mst sets both when it resumes a run
     return learn
 
 def fit_mst(learn:Learner, # from `mst_learner`

@@ -18,26 +18,54 @@ from .masking import make_mask, mask_params
 from .vit import MSTNet
 
 # %% auto #0
-__all__ = ['ATTENTION_STRATEGIES', 'dino_ce', 'teacher_temp_schedule', 'DINOLoss', 'teacher_entropy', 'restoration_loss',
-           'mst_loss', 'mst_forward']
+__all__ = ['ATTENTION_STRATEGIES', 'centred_targets', 'dino_ce', 'sinkhorn_knopp', 'teacher_temp_schedule', 'DINOLoss',
+           'teacher_entropy', 'restoration_loss', 'mst_loss', 'mst_forward']
 
 # %% ../nbs/06_losses.ipynb #77f7c8de
+def centred_targets(teacher_out:Tensor, # (N, K) teacher head outputs
+                    center:Tensor, # (1, K) running mean of teacher outputs
+                    teacher_temp:float, # τ_t
+                   ) -> Tensor:
+    "DINO's teacher targets: softmax((t − c) / τ_t), in fp32, without gradient"
+    with torch.autocast(teacher_out.device.type, enabled=False):
+        return F.softmax((teacher_out.detach().float() - center) / teacher_temp, dim=-1)
+
 def dino_ce(student_out:Tensor, # (V·B, K) head outputs of all V views, view-major
-            teacher_out:Tensor, # (n_global·B, K) teacher head outputs of the global views
-            center:Tensor, # (1, K) running mean of teacher outputs
+            targets:Tensor, # (n_global·B, K) the teacher's target distributions on the global views
             student_temp:float, # τ_s
-            teacher_temp:float, # τ_t
             n_global:int=2, # the first n_global student views are the teacher's views too
            ) -> Tensor:
     "DINO's loss: cross-entropy of every (teacher global view, other student view) pair, averaged"
-    B = teacher_out.shape[0] // n_global
+    B = targets.shape[0] // n_global
     V = student_out.shape[0] // B
     with torch.autocast(student_out.device.type, enabled=False):                               # the loss in fp32
         log_p = F.log_softmax(student_out.float() / student_temp, dim=-1).view(V, B, -1)         # (V,B,K)
-        q = F.softmax((teacher_out.float() - center) / teacher_temp, dim=-1).detach().view(n_global, B, -1)  # (G,B,K)
+        q = targets.detach().float().view(n_global, B, -1)                                     # (G,B,K)
         pair = -torch.einsum('gbk,vbk->gv', q, log_p) / B                                      # (G,V) mean CE per pair
     keep = ~torch.eye(n_global, V, dtype=torch.bool, device=pair.device)                       # no view with itself
     return pair[keep].mean()
+
+# %% ../nbs/06_losses.ipynb #8cbf1ec8
+def _logsumexp_over_batch(log_q:Tensor) -> Tensor:
+    "(1, K) log Σ_n exp(log_q[n, k]) over the rows of every process"
+    m = log_q.max(0, keepdim=True).values
+    if dist.is_available() and dist.is_initialized(): dist.all_reduce(m, op=dist.ReduceOp.MAX)
+    s = (log_q - m).exp().sum(0, keepdim=True)
+    if dist.is_available() and dist.is_initialized(): dist.all_reduce(s)
+    return m + s.log()
+
+@torch.no_grad()
+def sinkhorn_knopp(teacher_out:Tensor, # (N, K) teacher head outputs (this process's share of the batch)
+                   teacher_temp:float, # τ_t
+                   n_iter:int=3, # normalisation rounds (DINOv2: 3)
+                  ) -> Tensor:
+    "Targets whose K columns share the whole batch equally and whose rows each sum to 1 (SwAV, DINOv2)"
+    with torch.autocast(teacher_out.device.type, enabled=False):
+        log_q = teacher_out.detach().float() / teacher_temp
+        for _ in range(n_iter):
+            log_q = log_q - _logsumexp_over_batch(log_q)        # every output k: the same total over the batch
+            log_q = log_q.log_softmax(dim=-1)                   # every sample: a distribution
+        return log_q.exp()
 
 # %% ../nbs/06_losses.ipynb #cabf0737
 def teacher_temp_schedule(cfg:MSTConfig) -> np.ndarray:
@@ -51,21 +79,33 @@ class DINOLoss(nn.Module):
                  teacher_temps:np.ndarray, # τ_t per epoch, from `teacher_temp_schedule`
                  student_temp:float=0.1, # τ_s
                  center_momentum:float=0.9, # EMA momentum of the centre
-                 n_global:int=2):
+                 n_global:int=2,
+                 centering:str='center', # 'center' (DINO) or 'sinkhorn' (DINOv2)
+                 sinkhorn_iterations:int=3):
         super().__init__()
         self.teacher_temps, self.student_temp, self.center_momentum, self.n_global = teacher_temps, student_temp, center_momentum, n_global
+        self.centering, self.sinkhorn_iterations = centering, sinkhorn_iterations
         self.register_buffer('center', torch.zeros(1, out_dim))
 
     @classmethod
     def from_config(cls, cfg:MSTConfig) -> DINOLoss:
-        return cls(cfg.out_dim, teacher_temp_schedule(cfg), cfg.student_temp, cfg.center_momentum)
+        return cls(cfg.out_dim, teacher_temp_schedule(cfg), cfg.student_temp, cfg.center_momentum,
+                   centering=cfg.centering, sinkhorn_iterations=cfg.sinkhorn_iterations)
 
     def teacher_temp(self, epoch:int) -> float: return float(self.teacher_temps[min(int(epoch), len(self.teacher_temps) - 1)])
 
-    def forward(self, student_out:Tensor, teacher_out:Tensor, epoch:int=0) -> Tensor:
+    def targets(self, teacher_out:Tensor, epoch:int=0) -> Tensor:
+        "The teacher's target distributions for this batch (centred and sharpened, or Sinkhorn–Knopp)"
+        if self.centering == 'sinkhorn': return sinkhorn_knopp(teacher_out, self.teacher_temp(epoch), self.sinkhorn_iterations)
+        return centred_targets(teacher_out, self.center, self.teacher_temp(epoch))
+
+    def forward(self, student_out:Tensor, teacher_out:Tensor, epoch:int=0,
+                targets:Tensor|None=None, # `self.targets(teacher_out, epoch)`, when the caller already has them
+               ) -> Tensor:
         "The loss for this batch; then the centre moves towards this batch's teacher mean"
-        loss = dino_ce(student_out, teacher_out, self.center, self.student_temp, self.teacher_temp(epoch), self.n_global)
-        self.update_center(teacher_out)
+        if targets is None: targets = self.targets(teacher_out, epoch)
+        loss = dino_ce(student_out, targets, self.student_temp, self.n_global)
+        if self.centering == 'center': self.update_center(teacher_out)
         return loss
 
     @torch.no_grad()
@@ -78,10 +118,10 @@ class DINOLoss(nn.Module):
 
 # %% ../nbs/06_losses.ipynb #22efeb43
 @torch.no_grad()
-def teacher_entropy(teacher_out:Tensor, center:Tensor, teacher_temp:float) -> Tensor:
-    "Mean entropy (nats) of the teacher's centred, sharpened distribution: ln K if uniform, 0 if one-hot"
-    q = F.softmax((teacher_out.float() - center) / teacher_temp, dim=-1)
-    return -(q * q.clamp_min(1e-12).log()).sum(-1).mean()
+def teacher_entropy(targets:Tensor, # (N, K) the teacher's target distributions (`DINOLoss.targets`)
+                   ) -> Tensor:
+    "Mean entropy (nats) of the teacher's targets: ln K if uniform, 0 if one-hot"
+    return -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
 
 # %% ../nbs/06_losses.ipynb #16efaf61
 def restoration_loss(pred:Tensor, # (B,3,H,W) decoder output
@@ -124,10 +164,9 @@ def mst_forward(student:MSTNet, teacher:MSTNet, # student and EMA teacher
         scores = attention if attention is not None else globals_.new_zeros(len(globals_), grid[0] * grid[1])
         masks = make_mask(cfg.mask_strategy, scores, grid, generator, **mask_params(cfg))   # (2B,h,w)
     s = student(crops, masks)
-    center = dino_loss.center.clone()                                            # the centre this loss used
-    dino = dino_loss(s['out'], t['out'], epoch)
-    out = dict(dino=dino, masks=masks, attention=attention,
-               teacher_entropy=teacher_entropy(t['out'], center, dino_loss.teacher_temp(epoch)))
+    targets = dino_loss.targets(t['out'], epoch)                                 # once, for the loss and the monitor
+    dino = dino_loss(s['out'], t['out'], epoch, targets=targets)
+    out = dict(dino=dino, masks=masks, attention=attention, teacher_entropy=teacher_entropy(targets))
     if decoder is not None:
         out['recon'] = decoder(s['patches'], grid)                               # (2B,3,s,s)
         out['restore'] = restoration_loss(out['recon'], globals_, masks, cfg.restore_masked_only)

@@ -113,9 +113,9 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
     seed_everything(cfg.seed, rank=rank_distrib())
     if device is None and torch.cuda.is_available() and num_distrib() > 1:   # one GPU per process, data included
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
-    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')
     dls = mst_dls(cfg, device=device)
-    learn = mst_learner(cfg, dls, out_dir=out)
+    learn = mst_learner(cfg, dls, out_dir=out)               # a bad arch or data stops here, before OUT is touched
+    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')
     t0, in_sync = time.perf_counter(), None
     if num_distrib() > 1:
         from fastai.distributed import DistributedTrainer  # noqa: F401  (adds Learner.distrib_ctx)
@@ -139,9 +139,9 @@ def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
         import csv as _csv
         rows = list(_csv.DictReader(log))
         last = rows[-1] if rows else {}
-        base = getattr(learn, 'knn_baselines', None) or {}
-        knn = getattr(learn, 'knn_top1', None)
-        summary = dict(knn_top1=knn, knn_student=getattr(learn, 'knn_student', None),
+        base = learn.knn_baselines or {}
+        _, knn, knn_student = learn.knn_monitor.history[-1] if learn.knn_monitor.history else (None, None, None)
+        summary = dict(knn_top1=knn, knn_student=knn_student,
                        knn_random_init=base.get('random_init'), knn_raw_pixels=base.get('raw_pixels'),
                        knn_gain_over_random_init=knn - base['random_init'] if knn is not None and 'random_init' in base else None,
                        epochs=cfg.epochs, resumed_from=str(resume) if resume else None,

@@ -13,7 +13,7 @@ from torch import Tensor
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 
-from .core import MSTConfig
+from .core import ConfigError, MSTConfig
 
 # %% auto #0
 __all__ = ['create_vit', 'MaskedViT', 'cls_attention', 'MSTBackbone', 'DINOHead', 'MSTNet']
@@ -25,7 +25,7 @@ def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, and th
     "A timm ViT for `cfg`: no classifier, no pretrained weights, any input size that is a multiple of the patch"
     overrides = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
     if not timm.is_model(cfg.arch):
-        raise ValueError(f'arch={cfg.arch!r} is not a model timm knows (e.g. vit_small_patch16_224, vit_tiny_patch16_224)')
+        raise ConfigError(f'arch={cfg.arch!r} is not a model timm knows (e.g. vit_small_patch16_224, vit_tiny_patch16_224)')
     vit = None
     try:
         vit = timm.create_model(cfg.arch, pretrained=False, num_classes=0, dynamic_img_size=True,
@@ -33,7 +33,8 @@ def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, and th
                                 drop_path_rate=cfg.drop_path_rate if drop_path_rate is None else drop_path_rate, **overrides)
     except TypeError: pass  # not a ViT: its constructor refuses the ViT options
     if not isinstance(vit, VisionTransformer) or vit.cls_token is None:
-        raise ValueError(f'arch={cfg.arch!r} must be a timm VisionTransformer with a CLS token')
+        raise ConfigError(f'arch={cfg.arch!r} must be a timm VisionTransformer with a CLS token '
+                          '(e.g. vit_small_patch16_224, vit_tiny_patch16_224, deit_small_patch16_224)')
     return vit
 
 # %% ../nbs/03_vit.ipynb #aafdec27

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from conftest import kill_after_first_checkpoint
 
-from mst_nb.losses import DINOLoss
+from mst_nb.losses import DINOLoss, sinkhorn_knopp
 
 
 def test_center_update_all_reduces(tmp_path):
@@ -25,6 +25,26 @@ def test_center_update_all_reduces(tmp_path):
         torch.testing.assert_close(loss.center[0], expected)
     finally:
         dist.destroy_process_group()
+
+
+def _sinkhorn_worker(rank: int, world: int, init: str, logits: torch.Tensor, out: str):
+    dist.init_process_group('gloo', init_method=init, rank=rank, world_size=world)
+    try:
+        share = logits.chunk(world)[rank]
+        torch.save(sinkhorn_knopp(share, 0.05), f'{out}.{rank}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sinkhorn_knopp_over_two_processes_equals_one_batch(tmp_path):
+    "Sinkhorn–Knopp balances the outputs over the batch of all processes: two halves give the whole batch's targets"
+    torch.manual_seed(0)
+    logits = torch.randn(16, 32) * 2
+    torch.multiprocessing.spawn(_sinkhorn_worker, args=(2, f'file://{tmp_path/"pg"}', logits, str(tmp_path/'q')),
+                                nprocs=2, join=True)
+    halves = torch.cat([torch.load(tmp_path/f'q.{r}') for r in range(2)])
+    torch.testing.assert_close(halves, sinkhorn_knopp(logits, 0.05))
+    assert not torch.allclose(halves[:8], sinkhorn_knopp(logits[:8], 0.05))   # a half alone balances differently
 
 
 ARGS = ['--preset', 'smoke', '--epochs', '3', '--device', 'cpu']

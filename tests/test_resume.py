@@ -19,6 +19,9 @@ def _train(out: Path, *extra) -> subprocess.CompletedProcess:
 def test_killed_run_resumes_exactly(tmp_path):
     whole = _train(tmp_path/'whole')
     assert whole.returncode == 0, whole.stderr[-2000:]
+    # outside a terminal (a pipe here; a log file, CI, nohup) one line per epoch, not a progress bar's redraws
+    assert '\r' not in whole.stdout + whole.stderr and '█' not in whole.stdout + whole.stderr
+    assert [l.split('  ')[0] for l in whole.stdout.splitlines() if l.startswith('epoch ')] == ['epoch 1/3', 'epoch 2/3', 'epoch 3/3']
 
     out = tmp_path/'killed'
     proc = subprocess.Popen([sys.executable, '-m', 'mst_nb.train', *ARGS, '--out', str(out)],
