@@ -4,20 +4,22 @@
 
 # %% ../nbs/07_callbacks.ipynb #c393a0ff
 from __future__ import annotations
-import csv, dataclasses, math, os, random, tempfile, time, warnings
+import csv, dataclasses, math, os, pickle, random, time, warnings, zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
+from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.torch_core import num_distrib, rank_distrib
 
 from .augment import MultiCrop
-from .core import ConfigError, MSTConfig, autocast_dtype
+from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype
+from .data import ImageSet, decoded_subset
 from .decoder import GlobalDecoder
 from .knn import extract_features, gather, gather_objects, knn_top1, raw_pixel_knn
 from .losses import DINOLoss, mst_forward
@@ -27,8 +29,9 @@ from .vit import MSTNet
 __all__ = ['LOG_FIELDS', 'MSTModule', 'mst_loss_func', 'unwrap', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule',
            'wd_schedule', 'TeacherEpoch', 'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast',
            'precision_callbacks', 'EpochStats', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor',
-           'SkipLossValidation', 'backbone_knn', 'KNNMonitor', 'save_checkpoint', 'load_checkpoint', 'Checkpoint',
-           'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
+           'SkipLossValidation', 'backbone_knn', 'KNNMonitor', 'CheckpointError', 'previous_checkpoint',
+           'save_checkpoint', 'read_checkpoint', 'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog',
+           'TensorBoardLog', 'epoch_line', 'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #e05f3ef4
 class MSTModule(nn.Module):
@@ -214,28 +217,32 @@ def _shard_features(backbone, images:Tensor, cfg:MSTConfig) -> Tensor:
     idx = torch.arange(rank * n, (rank + 1) * n) % len(images)          # equal shares (the last one wraps)
     return gather(extract_features(backbone, images[idx.to(images.device)], cfg))[:len(images)]
 
-def backbone_knn(backbone, train, val, cfg:MSTConfig, max_train:int=10_000) -> float:
-    "Weighted k-NN top-1 (%) of `backbone`'s CLS features, train split (its first `max_train`) → val split"
-    tr_images, tr_labels = train.images[:max_train], train.labels[:max_train]
-    ftr, fva = _shard_features(backbone, tr_images, cfg), _shard_features(backbone, val.images, cfg)
-    return knn_top1(ftr, tr_labels.to(ftr.device), fva, val.labels.to(fva.device), cfg.knn_k, cfg.knn_temp)
+def backbone_knn(backbone, train:ImageSet, val:ImageSet, cfg:MSTConfig) -> float:
+    "Weighted k-NN top-1 (%) of `backbone`'s CLS features, train split → val split"
+    ftr, fva = _shard_features(backbone, train.images, cfg), _shard_features(backbone, val.images, cfg)
+    return knn_top1(ftr, train.labels.to(ftr.device), fva, val.labels.to(fva.device), cfg.knn_k, cfg.knn_temp)
 
 class KNNMonitor(Callback):
     "k-NN top-1 of teacher and student on the val split every `knn_every` epochs and after the last; baselines first"
     order = 75
-    def __init__(self, cfg:MSTConfig, max_train:int=10_000, raw_pixel_size:int=32):
-        self.cfg, self.max_train, self.raw_pixel_size, self.history = cfg, max_train, raw_pixel_size, []
-    def _splits(self):
-        train, val = self.dls.train.dataset, self.dls.valid.dataset
-        ok = getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)
-        return (train, val) if ok else (None, None)
+    def __init__(self, cfg:MSTConfig, max_train:int=10_000, max_val:int=10_000, raw_pixel_size:int=32):
+        self.cfg, self.max_train, self.max_val, self.raw_pixel_size, self.history = cfg, max_train, max_val, raw_pixel_size, []
+        self.splits = None
+    def _splits(self) -> tuple[ImageSet|None, ImageSet|None]:
+        "The labelled train and val images the k-NN uses, in memory: bounded subsets, decoded once for lazy folders"
+        if self.splits is None:
+            train, val = self.dls.train.dataset, self.dls.valid.dataset
+            ok = getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)
+            self.splits = (decoded_subset(train, self.max_train, self.cfg.seed),
+                           decoded_subset(val, self.max_val, self.cfg.seed)) if ok else (None, None)
+        return self.splits
     def before_fit(self):
         if getattr(self.learn, 'first_epoch', 0) == 0: self.learn.knn_baselines = None   # fit_mst sets it on resume
         train, val = self._splits()
         if train is None or getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines
         self.learn.knn_baselines = dict(
-            random_init=backbone_knn(unwrap(self.learn.model).teacher.backbone, train, val, self.cfg, self.max_train),
-            raw_pixels=raw_pixel_knn(train.images[:self.max_train], train.labels[:self.max_train], val.images, val.labels,
+            random_init=backbone_knn(unwrap(self.learn.model).teacher.backbone, train, val, self.cfg),
+            raw_pixels=raw_pixel_knn(train.images, train.labels, val.images, val.labels,
                                      self.raw_pixel_size, self.cfg.knn_k, self.cfg.knn_temp))
     def after_epoch(self):
         if self.epoch < getattr(self.learn, 'first_epoch', 0): return
@@ -244,8 +251,8 @@ class KNNMonitor(Callback):
         train, val = self._splits()
         if train is None: return
         module = unwrap(self.learn.model)
-        teacher = backbone_knn(module.teacher.backbone, train, val, self.cfg, self.max_train)
-        student = backbone_knn(module.student.backbone, train, val, self.cfg, self.max_train)
+        teacher = backbone_knn(module.teacher.backbone, train, val, self.cfg)
+        student = backbone_knn(module.student.backbone, train, val, self.cfg)
         self.history.append((self.epoch, teacher, student))
         base = self.learn.knn_baselines or {}
         self.learn.epoch_stats.update(knn_top1=teacher, knn_student=student, **{f'knn_{k}': v for k, v in base.items()})
@@ -259,7 +266,8 @@ def _train_loader(learn):
 def _rng_states(learn) -> dict:
     "This process's random states: Python, NumPy, torch (CPU, CUDA), crop and mask generators, data order"
     module, crop = unwrap(learn.model), next((c for c in learn.cbs if isinstance(c, MultiCrop)), None)
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(python=random.getstate(), numpy=(name, keys.tolist(), pos, has_gauss, cached), torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 crops=None if crop is None or crop.generator is None else (str(crop.generator.device), crop.generator.get_state()),
                 masks=None if module.mask_generator is None else (str(module.mask_generator.device), module.mask_generator.get_state()),
@@ -273,7 +281,9 @@ def _set_rng_states(learn, states:list[dict]|dict):
         warnings.warn(f'the checkpoint holds the random states of {len(states)} process(es) and {world} resume it: '
                       'data order and augmentations will not repeat the interrupted run exactly')
     s = states[rank % len(states)]
-    random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
+    name, keys, pos, has_gauss, cached = s['numpy']
+    random.setstate(s['python']); np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
     crop, module = next((c for c in learn.cbs if isinstance(c, MultiCrop)), None), unwrap(learn.model)
     if s['crops'] is not None and crop is not None:
@@ -285,23 +295,67 @@ def _set_rng_states(learn, states:list[dict]|dict):
             if g is not None: g.manual_seed(module.cfg.seed + 1_000_003 * (1 + rank) + learn.epoch)
     _train_loader(learn).rng.setstate(s['loader'])
 
+def _unpickler_reason(e:Exception) -> str:
+    "The line of torch's weights-only refusal that names what the file carries"
+    lines = [l.strip() for l in str(e).splitlines() if 'WeightsUnpickler error' in l] or [str(e).splitlines()[0]]
+    return lines[0].split(' Please use')[0][:300]
+
+class CheckpointError(RuntimeError):
+    "A checkpoint that cannot be used: damaged, or holding more than tensors and plain values"
+
+def previous_checkpoint(path:str|Path) -> Path:
+    "Where `save_checkpoint` keeps the checkpoint before `path`: checkpoint.pt → checkpoint.prev.pt"
+    path = Path(path); return path.with_name(f'{path.stem}.prev{path.suffix}')
+
 def save_checkpoint(learn, path:str|Path, epoch:int, rng:list[dict]|None=None) -> Path:
-    "Write everything needed to resume after `epoch` to `path`, atomically; `rng`: every process's random states"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    state = dict(epoch=epoch, model=unwrap(learn.model).state_dict(), opt=learn.opt.state_dict(),
-                 knn_baselines=getattr(learn, 'knn_baselines', None),
+    "Write everything needed to resume after `epoch` to `path`, atomically, keeping the one before beside it; `rng`: every process's random states"
+    path = Path(path)
+    opt = learn.opt.state_dict()   # fastai keeps it in fastcore `L`s: as plain lists, so weights_only loads it
+    state = dict(epoch=epoch, model=unwrap(learn.model).state_dict(),
+                 opt=dict(state=[dict(s) for s in opt['state']], hypers=[dict(h) for h in opt['hypers']]),
+                 knn_baselines=learn.knn_baselines,
                  scaler=learn.scaler.state_dict() if getattr(learn, 'scaler', None) is not None else None,
                  rng=rng if rng is not None else [_rng_states(learn)], cfg=dataclasses.asdict(unwrap(learn.model).cfg))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try: torch.save(state, tmp); os.replace(tmp, path)
-    except BaseException: Path(tmp).unlink(missing_ok=True); raise
-    return path
+    def write(tmp:Path):
+        torch.save(state, tmp)
+        if path.is_file(): os.replace(path, previous_checkpoint(path))   # a kill between the renames leaves .prev
+    return atomic_write(path, write)
 
-def load_checkpoint(learn, path:str|Path) -> dict:
-    "Load a checkpoint into `learn` (module strictly, optimiser, scaler); returns it (epoch, rng states)"
+def read_checkpoint(path:str|Path) -> dict:
+    "A checkpoint's contents, loaded with `weights_only=True`: nothing in the file can run code"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
-    state = torch.load(path, map_location='cpu', weights_only=False)
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f'{path} holds Python objects other than tensors and plain values, so it was not loaded '
+                              f'and nothing in it ran (torch.load(weights_only=True) refused: {_unpickler_reason(e)}). '
+                              'mst_nb writes only tensors and plain values; load this file only if you trust where it '
+                              'came from, and never through mst_nb') from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f'{path} is damaged or incomplete (a truncated copy?): {type(e).__name__}: '
+                              f'{str(e).split(". ")[0][:200] if str(e) else "unreadable"}') from None
+
+def read_resumable(path:str|Path) -> tuple[dict, Path]:
+    "The checkpoint at `path`, or, when that file is damaged, the previous one beside it (with a warning); and which was read"
+    path = Path(path)
+    try: return read_checkpoint(path), path
+    except CheckpointError as e:
+        prev = previous_checkpoint(path)
+        if 'damaged' not in str(e) or not prev.is_file(): raise
+        try: state = read_checkpoint(prev)
+        except CheckpointError as e2: raise CheckpointError(f'{e}; the previous checkpoint cannot be used either: {e2}') from None
+        aside = path.with_name(f'{path.stem}.damaged{path.suffix}')
+        os.replace(path, aside)   # kept for inspection, and out of the way of the next save's rotation
+        warnings.warn(f'{e}; it is kept as {aside.name}, and the run resumes from the previous checkpoint, '
+                      f'{prev.name} (after epoch {state["epoch"]})')
+        return state, prev
+
+def load_checkpoint(learn, path:str|Path, # a checkpoint file
+                    state:dict|None=None, # its contents, if already read (`read_resumable`)
+                   ) -> dict:
+    "Load a checkpoint into `learn` (module strictly, optimiser, scaler); returns it (epoch, rng states)"
+    path = Path(path)
+    if state is None: state = read_checkpoint(path)
     module = unwrap(learn.model)
     missing, unexpected = module.load_state_dict(state['model'], strict=False)
     if missing or unexpected:
@@ -309,7 +363,7 @@ def load_checkpoint(learn, path:str|Path) -> dict:
                          f'missing keys {missing[:8]}{"…" if len(missing) > 8 else ""}, '
                          f'unexpected keys {unexpected[:8]}{"…" if len(unexpected) > 8 else ""}')
     if learn.opt is None: learn.create_opt()
-    learn.opt.load_state_dict(state['opt'])
+    learn.opt.load_state_dict(dict(state=list(state['opt']['state']), hypers=L(state['opt']['hypers'])))
     # torch.load put every tensor on the CPU (RNG states must stay there): the module and its optimiser state go where
     # training runs, as fastai's `Learner.load(device=...)` does, or the first step mixes CPU and GPU tensors
     module.to(learn.dls.device)

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA',
-           'PRESETS', 'ConfigError', 'MSTConfig', 'seed_everything', 'native_bf16', 'resolve_precision',
+           'PRESETS', 'ConfigError', 'MSTConfig', 'atomic_write', 'seed_everything', 'native_bf16', 'resolve_precision',
            'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
@@ -277,15 +277,18 @@ def from_preset(cls:MSTConfig,
     return cls(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/00_core.ipynb #3b93b41b
-def _atomic_write_text(path:Path, text:str):
-    "Write `text` to `path` through a temporary file in the same folder and a rename"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
-        os.replace(tmp, path)
+def atomic_write(path:str|Path, # the file to (re)write; its folder is created if absent
+                 write:typing.Callable[[Path], object], # writes the whole content to the path it is given
+                ) -> Path:
+    "`write` a temporary file beside `path`, then rename it over `path`: readers (and a killed run) see the old file or the new, never part of one"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
+    try: write(Path(tmp)); os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
+    return path
+
+def _atomic_write_text(path:Path, text:str): atomic_write(path, lambda p: p.write_text(text, encoding='utf-8'))
 
 @patch
 def save(self:MSTConfig,

@@ -21,7 +21,7 @@ from .core import ConfigError, MSTConfig
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ASSETS', 'DATA_KINDS', 'BadImage', 'DataWarning', 'to_rgb', 'resize_center_crop', 'decode_image',
            'decode_many', 'ImageSet', 'from_arrays', 'read_classes', 'load_npz', 'load_sample', 'list_folder',
-           'load_folder', 'parse_data_spec', 'load_images', 'LazyImages', 'mst_dls']
+           'load_folder', 'parse_data_spec', 'load_images', 'LazyImages', 'decoded_subset', 'mst_dls']
 
 # %% ../nbs/01_data.ipynb #11cec61f
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm', '.pgm')
@@ -288,6 +288,20 @@ class LazyImages(torch.utils.data.Dataset):
                 warnings.warn(f'{self.name}: skipping unreadable {self.files[i]} ({e}); {self.n_bad} so far in this worker', DataWarning)
                 i = random.randrange(len(self.files))
         raise ValueError(f'{self.name}: no readable image')
+
+# %% ../nbs/01_data.ipynb #ec309e73
+def decoded_subset(ds:ImageSet|LazyImages, # an in-memory or a lazily decoded set
+                   n:int, # at most this many images
+                   seed:int=0, # which files a lazy set's sample takes
+                  ) -> ImageSet:
+    "At most `n` images of `ds` in memory: an `ImageSet`'s first n; a `LazyImages`' seeded sample, decoded once"
+    if isinstance(ds, ImageSet): return ds if len(ds) <= n else ds.subset(torch.arange(n, device=ds.images.device))
+    if len(ds) == 0: return ImageSet(torch.zeros(0, 3, ds.size, ds.size, dtype=torch.uint8), None, ds.classes, ds.name)
+    idx = np.arange(len(ds)) if len(ds) <= n else np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))
+    files = [ds.files[i] for i in idx]                    # a sample over every class (the file list is sorted by class)
+    arr, keep = decode_many(files, [str(f) for f in files], ds.size, desc=f'{ds.name} (k-NN sample)')
+    labels = None if ds.labels is None else ds.labels[torch.from_numpy(idx[keep])]
+    return ImageSet(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), labels, ds.classes, ds.name)
 
 # %% ../nbs/01_data.ipynb #b860fecc
 def _tensor_loader(ds:ImageSet, bs:int, shuffle:bool, drop_last:bool, device) -> DataLoader:

@@ -16,6 +16,7 @@ from fastai.torch_core import default_device
 from .core import MSTConfig, _atomic_write_text, seed_everything
 from .data import load_images
 from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features
+from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
 from .vit import MaskedViT, MSTNet, create_vit
 
@@ -30,7 +31,7 @@ def load_trained(path:str|Path) -> tuple[MaskedViT, MSTConfig]:
         return MaskedViT(load_backbone(path)), MSTConfig.load(path/'config.json')
     ckpt = path/'checkpoint.pt' if path.is_dir() else path
     if not ckpt.is_file(): raise FileNotFoundError(f'no backbone.json or checkpoint.pt at {path}')
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = read_checkpoint(ckpt)   # weights_only: a file carrying code is refused before any of it runs
     cfg = MSTConfig(**state['cfg'])
     vit = create_vit(cfg, drop_path_rate=0.0)
     prefix = 'teacher.backbone.vit.'
@@ -81,7 +82,7 @@ def main(argv:list[str]|None=None):
     try:
         if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device)
         else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.epochs, not a.no_baselines, a.device)
-    except (FileNotFoundError, ValueError) as e: sys.exit(f'error: {e}')
+    except (FileNotFoundError, ValueError, CheckpointError) as e: sys.exit(f'error: {e}')
     if a.cmd == 'knn':
         print(f"k-NN top-1: {r['top1']:.2f}%  (weighted {r['k']}-NN, T={r['temperature']}, {r['n_train']} train / "
               f"{r['n_val']} val images of {r['data']})")

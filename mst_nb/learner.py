@@ -26,7 +26,7 @@ from fastprogress.fastprogress import IN_NOTEBOOK
 
 from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
                               FreezeLastLayer, KNNMonitor, MSTModule, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
-                              TensorBoardLog, load_checkpoint, lr_schedule, mst_loss_func, precision_callbacks, unwrap,
+                              TensorBoardLog, load_checkpoint, lr_schedule, mst_loss_func, precision_callbacks, read_resumable, unwrap,
                               wd_schedule)
 from .core import MSTConfig
 
@@ -65,7 +65,8 @@ def fit_mst(learn:Learner, # from `mst_learner`
     "Train for `cfg.epochs`, or continue a run from its checkpoint exactly where it stopped"
     cfg = unwrap(learn.model).cfg
     if resume is not None:
-        state = load_checkpoint(learn, resume)
+        state, resume = read_resumable(resume)           # a damaged file: the previous checkpoint, with a warning
+        load_checkpoint(learn, resume, state)
         learn.first_epoch = state['epoch'] + 1
         learn.knn_baselines = state.get('knn_baselines')   # measured at the run's own start
         for cb in learn.cbs:

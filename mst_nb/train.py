@@ -14,8 +14,8 @@ from fastcore.docments import docments
 from fastai.torch_core import num_distrib, rank_distrib
 from safetensors.torch import save_file
 
-from .callbacks import unwrap
-from .core import PRESETS, ConfigError, MSTConfig, _atomic_write_text, seed_everything
+from .callbacks import CheckpointError, previous_checkpoint, unwrap
+from .core import PRESETS, ConfigError, MSTConfig, _atomic_write_text, atomic_write, seed_everything
 from .data import mst_dls
 from .knn import gather_objects
 from .learner import fit_mst, mst_learner
@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--resume', default=None, metavar='CKPT',
                    help="continue from a checkpoint; 'auto' = OUT/checkpoint.pt if it exists, else start fresh")
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1...; default: the GPU if there is one')
+    p.add_argument('--max-memory-gb', type=float, default=8.0, metavar='GB',
+                   help='an image folder whose decoded images exceed this is decoded lazily, by --num-workers processes')
+    p.add_argument('--num-workers', type=int, default=None, metavar='N',
+                   help='decoding processes for a lazily decoded folder; default: all cores, at most 16')
     g = p.add_argument_group('config fields', 'each overrides the preset; defaults shown are MSTConfig\'s')
     docs, types, defaults = docments(MSTConfig), typing.get_type_hints(MSTConfig), MSTConfig()
     for f in dataclasses.fields(MSTConfig):
@@ -75,9 +79,8 @@ def _model_args(cfg:MSTConfig) -> dict:
 def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
     "Write `backbone.safetensors` and `backbone.json` (timm architecture + arguments) into `out_dir`"
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    tmp = out/'.backbone.safetensors.tmp'
-    save_file({k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}, str(tmp))
-    os.replace(tmp, out/'backbone.safetensors')
+    weights = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
+    atomic_write(out/'backbone.safetensors', lambda p: save_file(weights, str(p)))
     _atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
     return out/'backbone.safetensors'
 
@@ -98,22 +101,29 @@ def _processes_in_sync(module) -> bool:
     every = gather_objects(torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu())
     return all(torch.equal(every[0], s) for s in every)
 
-def train(cfg:MSTConfig, resume:str|None=None, device=None) -> dict:
+def train(cfg:MSTConfig, # the run's settings
+          resume:str|None=None, # a checkpoint, 'auto' (OUT's own if there is one) or None (refuse a folder with a run)
+          device=None, # default: the GPU if there is one
+          max_memory_gb:float=8.0, num_workers:int|None=None, # when and how an image folder is decoded lazily (`mst_dls`)
+         ) -> dict:
     "Pre-train with `cfg`; returns the summary it also writes to `out_dir/summary.json`"
     out, main = Path(cfg.out_dir), rank_distrib() == 0
     ckpt = out/'checkpoint.pt'
-    if resume == 'auto': resume = ckpt if ckpt.is_file() else None
-    elif resume is None and ckpt.is_file():
-        raise FileExistsError(f'{out} already holds a run ({ckpt}); pass --resume auto to continue it, '
+    found = next((p for p in (ckpt, previous_checkpoint(ckpt)) if p.is_file()), None)   # .prev: a kill between renames
+    if resume == 'auto': resume = found
+    elif resume is None and found is not None:
+        raise FileExistsError(f'{out} already holds a run ({found}); pass --resume auto to continue it, '
                               'or choose another --out')
     if resume is not None and main:
         saved = out/'config.json'
-        if saved.is_file() and MSTConfig.load(saved).replace(epochs=cfg.epochs) != cfg.replace(epochs=cfg.epochs):
-            raise ConfigError(f'{saved} differs from this command\'s config: resume with the same settings (only --epochs may change)')
+        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir)   # a run may go on longer, and from a copied or moved folder
+        if saved.is_file() and MSTConfig.load(saved).replace(**same) != cfg:
+            raise ConfigError(f'{saved} differs from this command\'s config: resume with the same settings '
+                              '(only --epochs and the folder may change)')
     seed_everything(cfg.seed, rank=rank_distrib())
     if device is None and torch.cuda.is_available() and num_distrib() > 1:   # one GPU per process, data included
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
-    dls = mst_dls(cfg, device=device)
+    dls = mst_dls(cfg, device=device, max_memory_gb=max_memory_gb, num_workers=num_workers)
     learn = mst_learner(cfg, dls, out_dir=out)               # a bad arch or data stops here, before OUT is touched
     if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')
     t0, in_sync = time.perf_counter(), None
@@ -173,8 +183,8 @@ def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.train`"
     try: cfg, args = parse_config(argv)
     except ConfigError as e: sys.exit(f'error: {e}')
-    try: s = train(cfg, args.resume, args.device)
-    except (ConfigError, FileExistsError, FileNotFoundError) as e: sys.exit(f'error: {e}')
+    try: s = train(cfg, args.resume, args.device, args.max_memory_gb, args.num_workers)
+    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError) as e: sys.exit(f'error: {e}')
     finally:  # every collective is done: leave the process group (left to exit, its threads can abort the process)
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     if s.get('already_complete'): print(f'{cfg.out_dir} holds a finished run of {cfg.epochs} epochs; its summary:')

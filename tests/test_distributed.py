@@ -78,18 +78,18 @@ def test_two_processes_stay_in_sync_and_resume_exactly(tmp_path):
     summary = json.loads((tmp_path/'whole'/'summary.json').read_text())
     assert summary['processes'] == 2 and summary['processes_in_sync'] is True, summary
     assert summary['knn_top1'] is not None
-    ckpt = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=False)
+    ckpt = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=True)
     assert len(ckpt['rng']) == 2, 'one set of random states per process'
     assert not torch.equal(ckpt['rng'][0]['crops'][1], ckpt['rng'][1]['crops'][1]), 'the processes draw different crops'
 
     out = tmp_path/'killed'   # launcher and workers die at once, as when the machine goes down
     proc = subprocess.Popen(_torchrun(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert len(kill_after_first_checkpoint(proc, out)) >= 3, 'expected the launcher and two workers'
-    assert torch.load(out/'checkpoint.pt', weights_only=False)['epoch'] < 2 and not (out/'summary.json').exists()
+    assert torch.load(out/'checkpoint.pt', weights_only=True)['epoch'] < 2 and not (out/'summary.json').exists()
 
     resumed = _run_two(out, '--resume', 'auto')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    sa, sb = ckpt['model'], torch.load(out/'checkpoint.pt', weights_only=False)['model']
+    sa, sb = ckpt['model'], torch.load(out/'checkpoint.pt', weights_only=True)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa), 'student, decoder or DINO centre differ after resume'

@@ -1,6 +1,6 @@
 """Exact resume across real processes: a run killed with SIGKILL mid-epoch and resumed ends with the same weights
 as a run that was never interrupted (CPU, same seed). (The notebook 08_learner checks stop-after-an-epoch + resume.)"""
-import subprocess, sys
+import json, shutil, subprocess, sys
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     proc = subprocess.Popen([sys.executable, '-m', 'mst_nb.train', *ARGS, '--out', str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_after_first_checkpoint(proc, out)
-    saved = torch.load(out/'checkpoint.pt', weights_only=False)    # the last good checkpoint is intact
+    saved = torch.load(out/"checkpoint.pt", weights_only=True)     # the last good checkpoint is intact
     assert saved['epoch'] in (0, 1)
     assert not (out/'summary.json').exists()
 
@@ -38,8 +38,8 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    sa = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=False)['model']
-    sb = torch.load(out/'checkpoint.pt', weights_only=False)['model']
+    sa = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=True)["model"]
+    sb = torch.load(out/'checkpoint.pt', weights_only=True)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa), 'student, decoder or DINO centre differ after resume'
     epochs = [l.split(',')[0] for l in (out/'log.csv').read_text().splitlines()[1:]]
     assert epochs == ['0', '1', '2'], epochs
@@ -50,3 +50,60 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     other = _train(tmp_path/'run', '--resume', 'auto', '--mask-prob', '0.3')
     assert other.returncode != 0 and 'differs from this command' in other.stderr
+
+
+def test_copied_run_folder_resumes(tmp_path):
+    "A run folder copied elsewhere (its config.json names the old folder) goes on from its checkpoint, longer"
+    first = _train(tmp_path/'run', '--epochs', '1')
+    assert first.returncode == 0, first.stderr[-2000:]
+    shutil.copytree(tmp_path/'run', tmp_path/'moved')
+    shutil.rmtree(tmp_path/'run')
+    more = _train(tmp_path/'moved', '--epochs', '2', '--resume', 'auto')
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert json.loads((tmp_path/'moved'/'config.json').read_text())['out_dir'] == str(tmp_path/'moved')
+    assert [l.split(',')[0] for l in (tmp_path/'moved'/'log.csv').read_text().splitlines()[1:]] == ['0', '1']
+    assert not (tmp_path/'run').exists()
+
+
+def test_damaged_checkpoint_resumes_from_the_previous_one(tmp_path):
+    "A truncated checkpoint.pt is named and set aside, the run goes on from checkpoint.prev.pt; two bad ones stop it clearly"
+    out = tmp_path/'run'
+    first = _train(out, '--epochs', '2')
+    assert first.returncode == 0, first.stderr[-2000:]
+    ckpt = out/'checkpoint.pt'
+    part = ckpt.read_bytes()[:ckpt.stat().st_size // 3]
+    ckpt.write_bytes(part)                                          # a copy cut short
+    more = _train(out, '--epochs', '3', '--resume', 'auto')
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert f'{ckpt} is damaged' in more.stderr and 'resumes from the previous checkpoint' in more.stderr, more.stderr[-2000:]
+    assert (out/'checkpoint.damaged.pt').read_bytes() == part     # nothing of the user's is deleted
+    assert [l.split(',')[0] for l in (out/'log.csv').read_text().splitlines()[1:]] == ['0', '1', '2']
+    assert torch.load(ckpt, weights_only=True)['epoch'] == 2
+
+    for p in (ckpt, out/'checkpoint.prev.pt'): p.write_bytes(b'not a checkpoint')
+    broken = _train(out, '--epochs', '4', '--resume', 'auto')
+    assert broken.returncode != 0 and 'Traceback' not in broken.stderr, broken.stderr[-2000:]
+    last = broken.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and 'damaged' in last and 'cannot be used either' in last, last
+
+
+class _Payload:
+    "Unpickling this runs code: it creates the file `marker`"
+    def __init__(self, marker: Path): self.marker = marker
+    def __reduce__(self): return (Path.touch, (self.marker,))
+
+
+def test_checkpoint_carrying_code_is_refused(tmp_path):
+    "A checkpoint someone sends that carries a pickled payload is refused by --resume and by eval, and nothing in it runs"
+    marker, evil = tmp_path/'code-ran', tmp_path/'evil.pt'
+    torch.save(dict(epoch=0, model={}, payload=_Payload(marker)), evil)
+    runs = [_train(tmp_path/'run', '--resume', str(evil)),
+            subprocess.run([sys.executable, '-m', 'mst_nb.eval', 'knn', '--ckpt', str(evil)], capture_output=True,
+                           text=True, timeout=300)]
+    for run in runs:
+        assert run.returncode != 0 and 'Traceback' not in run.stderr, run.stderr[-2000:]
+        last = run.stderr.strip().splitlines()[-1]
+        assert last.startswith('error: ') and 'nothing in it ran' in last, last
+    assert not marker.exists()
+    torch.load(evil, weights_only=False)                            # the payload is live: a plain load runs it
+    assert marker.exists()
