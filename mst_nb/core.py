@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #abb9091e
 from __future__ import annotations
-import dataclasses, difflib, json, os, tempfile, typing
+import dataclasses, difflib, json, os, sys, tempfile, typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -14,8 +14,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA',
-           'PRESETS', 'ConfigError', 'MSTConfig', 'atomic_write', 'seed_everything', 'native_bf16', 'resolve_precision',
-           'autocast_dtype']
+           'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything', 'native_bf16',
+           'resolve_precision', 'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -154,6 +154,26 @@ def _coerce(name:str, # the field's name, for the error message
     elif tp in (bool, str) and isinstance(value, tp): return value
     raise ConfigError(f'{name} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})')
 
+def parse_field(name:str, # an `MSTConfig` field
+                raw:str|list[str], # its command-line text (a list for a tuple field)
+               ):
+    "A command-line string (or list of strings) as field `name`'s declared type; ranges are checked by `MSTConfig`"
+    _check_names([name])
+    tp = _field_types()[name]
+    args = typing.get_args(tp)
+    if type(None) in args:
+        if raw in ('none', 'None', 'null'): return None
+        tp = next(a for a in args if a is not type(None))
+    try:
+        if typing.get_origin(tp) is tuple: return tuple(float(v) for v in raw)
+        if tp is bool:
+            if raw.lower() in ('1', 'true', 'yes', 'on'): return True
+            if raw.lower() in ('0', 'false', 'no', 'off'): return False
+            raise ValueError
+        return tp(raw)
+    except ValueError:
+        raise ConfigError(f'--{name.replace("_", "-")}: cannot read {raw!r} as {_type_name(tp)}') from None
+
 # %% ../nbs/00_core.ipynb #02c8e5a0
 def _require(ok:bool, name:str, rule:str, value):
     if not ok: raise ConfigError(f'{name} must be {rule}, got {value!r}')
@@ -287,6 +307,10 @@ def atomic_write(path:str|Path, # the file to (re)write; its folder is created i
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
+
+def _prog(script:str, module:str) -> str:
+    "How the user started a command line: its console script (`mst-train`), or `python -m` with the module"
+    return script if Path(sys.argv[0]).name == script else f'python -m {module}'
 
 def _atomic_write_text(path:Path, text:str): atomic_write(path, lambda p: p.write_text(text, encoding='utf-8'))
 

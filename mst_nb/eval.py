@@ -13,7 +13,7 @@ from torch import Tensor
 from fastai.callback.schedule import SchedCos
 from fastai.torch_core import default_device
 
-from .core import MSTConfig, _atomic_write_text, seed_everything
+from .core import MSTConfig, _atomic_write_text, _prog, seed_everything
 from .data import load_images
 from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features
 from .callbacks import CheckpointError, read_checkpoint
@@ -66,7 +66,7 @@ def _common(q):
 
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.eval`"
-    p = argparse.ArgumentParser(prog='python -m mst_nb.eval', description='Evaluate a backbone trained by mst_nb.train')
+    p = argparse.ArgumentParser(prog=_prog('mst-eval', 'mst_nb.eval'), description='Evaluate a backbone trained by mst_nb.train')
     sub = p.add_subparsers(dest='cmd', required=True)
     q = sub.add_parser('knn', help="DINO's weighted k-NN top-1 on a labelled data set")
     _common(q)

@@ -15,7 +15,8 @@ from fastai.torch_core import num_distrib, rank_distrib
 from safetensors.torch import save_file
 
 from .callbacks import CheckpointError, previous_checkpoint, unwrap
-from .core import PRESETS, ConfigError, MSTConfig, _atomic_write_text, atomic_write, seed_everything
+from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, atomic_write, parse_field,
+                         seed_everything)
 from .data import mst_dls
 from .knn import gather_objects
 from .learner import fit_mst, mst_learner
@@ -24,50 +25,44 @@ from .learner import fit_mst, mst_learner
 __all__ = ['build_parser', 'parse_config', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
 
 # %% ../nbs/09_train.ipynb #be5198d2
-def _parse_value(name:str, tp, raw):
-    "A command-line string (or list of strings) as field `name`'s declared type; validation happens in MSTConfig"
-    args = typing.get_args(tp)
-    if type(None) in args:
-        if raw in ('none', 'None', 'null'): return None
-        tp = next(a for a in args if a is not type(None))
-    try:
-        if typing.get_origin(tp) is tuple: return tuple(float(v) for v in raw)
-        if tp is bool:
-            if raw.lower() in ('1', 'true', 'yes', 'on'): return True
-            if raw.lower() in ('0', 'false', 'no', 'off'): return False
-            raise ValueError
-        return tp(raw)
-    except ValueError: raise ConfigError(f'--{name.replace("_", "-")}: cannot read {raw!r} as {tp.__name__}') from None
-
-def build_parser() -> argparse.ArgumentParser:
-    "The argument parser: --preset, --resume, --device, and one flag per config field"
-    p = argparse.ArgumentParser(prog='python -m mst_nb.train', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def build_parser(preset:str='smoke', # whose values `--help` shows beside each field's MSTConfig default
+                ) -> argparse.ArgumentParser:
+    "The argument parser: --preset, --resume, --device, the data-loading options, and one flag per config field"
+    p = argparse.ArgumentParser(prog=_prog('mst-train', 'mst_nb.train'),
         description='Pre-train a ViT with MST (DINO + attention-guided masking + global image restoration). '
                     'With no arguments: the smoke preset on the bundled imagenette64 sample, minutes on a CPU. '
                     'Several GPUs: accelerate launch -m mst_nb.train ...')
-    p.add_argument('--preset', default='smoke', choices=list(PRESETS), help='starting point for every field below')
+    p.add_argument('--preset', default='smoke', choices=list(PRESETS), help='starting point for every field below (default: smoke)')
     p.add_argument('--resume', default=None, metavar='CKPT',
                    help="continue from a checkpoint; 'auto' = OUT/checkpoint.pt if it exists, else start fresh")
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1...; default: the GPU if there is one')
     p.add_argument('--max-memory-gb', type=float, default=8.0, metavar='GB',
-                   help='an image folder whose decoded images exceed this is decoded lazily, by --num-workers processes')
+                   help='an image folder whose decoded images exceed this is decoded lazily, by --num-workers processes (default: 8)')
     p.add_argument('--num-workers', type=int, default=None, metavar='N',
                    help='decoding processes for a lazily decoded folder; default: all cores, at most 16')
-    g = p.add_argument_group('config fields', 'each overrides the preset; defaults shown are MSTConfig\'s')
-    docs, types, defaults = docments(MSTConfig), typing.get_type_hints(MSTConfig), MSTConfig()
+    g = p.add_argument_group('config fields', f'each overrides the preset; shown: the value of --preset {preset} '
+                             '(pass --preset NAME --help for another preset\'s)')
+    docs, types = docments(MSTConfig), typing.get_type_hints(MSTConfig)
+    defaults, chosen = MSTConfig(), MSTConfig.from_preset(preset)
     for f in dataclasses.fields(MSTConfig):
         flags = [f'--{f.name.replace("_", "-")}'] + (['--out'] if f.name == 'out_dir' else [])
         tp = types[f.name]
         nargs = len(typing.get_args(tp)) if typing.get_origin(tp) is tuple else None
         g.add_argument(*flags, dest=f.name, default=None, nargs=nargs, metavar=f.name.upper(),
-                       help=f'{docs.get(f.name) or ""} (MSTConfig default: {getattr(defaults, f.name)!r})'.replace('%', '%%'))
+                       help=f'{docs.get(f.name) or ""} ({_shown(f.name, preset, chosen, defaults)})'.replace('%', '%%'))
     return p
+
+def _shown(name:str, preset:str, chosen:MSTConfig, defaults:MSTConfig) -> str:
+    value, default = getattr(chosen, name), getattr(defaults, name)
+    return f'{preset}: {value!r}' + ('' if value == default else f'; MSTConfig default: {default!r}')
 
 def parse_config(argv:list[str]|None=None) -> tuple[MSTConfig, argparse.Namespace]:
     "The validated config and the other options from a command line"
-    args = build_parser().parse_args(argv)
-    types = typing.get_type_hints(MSTConfig)
-    overrides = {f.name: _parse_value(f.name, types[f.name], getattr(args, f.name))
+    first = argparse.ArgumentParser(add_help=False)                 # the preset first: --help shows its values
+    first.add_argument('--preset', default='smoke', choices=list(PRESETS))
+    known, _ = first.parse_known_args(argv)
+    args = build_parser(known.preset).parse_args(argv)
+    overrides = {f.name: parse_field(f.name, getattr(args, f.name))
                  for f in dataclasses.fields(MSTConfig) if getattr(args, f.name) is not None}
     return MSTConfig.from_preset(args.preset, **overrides), args
 
