@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #17fd5fb0
 from __future__ import annotations
-import argparse, dataclasses, json, os, resource, sys, time, typing, warnings
+import argparse, dataclasses, json, os, resource, shutil, sys, time, typing, warnings
 from pathlib import Path
 
 import timm
@@ -13,6 +13,7 @@ import torch.distributed as dist
 from fastcore.docments import docments
 from fastai.torch_core import num_distrib, rank_distrib
 from safetensors.torch import save_file
+from timm.models import save_for_hf
 
 from .callbacks import CheckpointError, previous_checkpoint, unwrap
 from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, atomic_write, parse_field,
@@ -22,7 +23,7 @@ from .knn import gather_objects
 from .learner import fit_mst, mst_learner
 
 # %% auto #0
-__all__ = ['build_parser', 'parse_config', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
+__all__ = ['build_parser', 'parse_config', 'save_timm_folder', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
 
 # %% ../nbs/09_train.ipynb #be5198d2
 def build_parser(preset:str='smoke', # whose values `--help` shows beside each field's MSTConfig default
@@ -71,12 +72,27 @@ def _model_args(cfg:MSTConfig) -> dict:
     extra = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
     return dict(patch_size=cfg.patch_size, img_size=cfg.global_crop_size, num_classes=0, dynamic_img_size=True, **extra)
 
+def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:
+    "`vit` as a folder in timm's Hub format (config.json + model.safetensors), loadable by `local-dir:` with timm alone"
+    folder = Path(folder)
+    tmp = folder.with_name(f'.{folder.name}.tmp'); shutil.rmtree(tmp, ignore_errors=True)
+    size = (3, cfg.global_crop_size, cfg.global_crop_size)
+    save_for_hf(vit, tmp, model_args=_model_args(cfg), safe_serialization=True,
+                model_config=dict(pretrained_cfg=dict(tag='mst_nb', license='apache-2.0')),   # not timm's weights' tag
+                data_config=dict(input_size=size, mean=cfg.norm_mean, std=cfg.norm_std, crop_pct=1.0,
+                                 interpolation='bilinear'))                 # how KNN and the crops prepare images
+    old = folder.with_name(f'.{folder.name}.old'); shutil.rmtree(old, ignore_errors=True)
+    if folder.exists(): os.replace(folder, old)
+    os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
+    return folder
+
 def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
-    "Write `backbone.safetensors` and `backbone.json` (timm architecture + arguments) into `out_dir`"
+    "Write `backbone.safetensors` + `backbone.json` (timm architecture + arguments) and the timm folder `backbone/` into `out_dir`"
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
     atomic_write(out/'backbone.safetensors', lambda p: save_file(weights, str(p)))
     _atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
+    save_timm_folder(vit, cfg, out/'backbone')
     return out/'backbone.safetensors'
 
 def load_backbone(out_dir:str|Path):
@@ -186,7 +202,7 @@ def main(argv:list[str]|None=None):
     if s:
         print('\n' + knn_report(s))
         print(f"images/s: {s['images_per_s']:.0f}   peak memory: {s['peak_memory_mb']:.0f} MB   wall: {s['wall_seconds']:.0f} s")
-        print(f"saved in {cfg.out_dir}/: backbone.safetensors + backbone.json (timm), checkpoint.pt, log.csv, "
+        print(f"saved in {cfg.out_dir}/: backbone/ (timm: local-dir:), backbone.safetensors + backbone.json, checkpoint.pt, log.csv, "
               f"config.json, summary.json")
 
 # %% ../nbs/09_train.ipynb #8f4c53cb
