@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from fastcore.basics import patch
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
 from fastai.distributed import DistributedDL
@@ -31,7 +30,7 @@ from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, E
 from .core import MSTConfig
 
 # %% auto #0
-__all__ = ['mst_learner', 'fit_mst']
+__all__ = ['mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']
 
 # %% ../nbs/08_learner.ipynb #e2cf63bd
 def mst_learner(cfg:MSTConfig, # the run's settings
@@ -76,9 +75,15 @@ def fit_mst(learn:Learner, # from `mst_learner`
     return learn
 
 # %% ../nbs/08_learner.ipynb #18c44023
-@patch
-def _broadcast(self:DistributedDL, t, rank):
-    "fastai's broadcast of the shuffled indices, on the device the process group's backend uses (NCCL: GPU, gloo: CPU)"
-    t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-    dist.broadcast(t, rank)
-    return t.cpu().tolist()
+class ProcessGroupDL(DistributedDL):
+    "fastai's `DistributedDL`, broadcasting the shuffled indices on the device the process group's backend uses (NCCL: GPU, gloo: CPU)"
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+        dist.broadcast(t, rank)
+        return t.cpu().tolist()
+
+def distributed_loaders(learn:Learner) -> Learner:
+    "Wrap `learn`'s loaders in `ProcessGroupDL` (call inside a process group, before `learn.distrib_ctx()`)"
+    learn.dls.loaders = [dl if isinstance(dl, DistributedDL) else ProcessGroupDL(dl, device=learn.dls.device)
+                         for dl in learn.dls.loaders]
+    return learn

@@ -39,6 +39,7 @@ def mst_mask(attention:Tensor, # (B,N) the teacher's CLS attention
     candidates = _lowest(attention, round(mask_candidates * attention.shape[1]))
     return candidates & (_rand(attention.shape, generator, attention.device) < mask_prob)
 
+# %% ../nbs/04_masking.ipynb #590e97e2
 def random_mask(attention:Tensor, generator:torch.Generator, mask_ratio:float=0.25) -> Tensor:
     "Each patch independently with probability `mask_ratio` (attention only gives the shape): (B,N) bool"
     return _rand(attention.shape, generator, attention.device) < mask_ratio
@@ -87,24 +88,24 @@ def block_mask(attention:Tensor, # (B,N): only its shape is used
 
 # %% ../nbs/04_masking.ipynb #8b5e186b
 def make_mask(strategy:str, # one of MASK_STRATEGIES
-              cls_attention:Tensor, # (B,N) the teacher's CLS→patch attention of the global crops
+              attention:Tensor, # (B,N) the teacher's CLS→patch attention of the global crops
               grid:tuple[int,int], # (h, w) with h·w = N
               generator:torch.Generator, # every random draw comes from it
               mask_candidates:float=0.5, mask_prob:float=0.5, mask_ratio:float|None=None,
               block_min_patches:int=4, block_aspect:float=0.3) -> Tensor:
     "Bool mask (B, h, w) of the patches to replace by the mask token, for `strategy`"
-    B, N = cls_attention.shape
-    if grid[0] * grid[1] != N: raise ValueError(f'grid {grid} does not hold the {N} patches of cls_attention')
+    B, N = attention.shape
+    if grid[0] * grid[1] != N: raise ValueError(f'grid {grid} does not hold the {N} patches of attention')
     if strategy not in MASK_STRATEGIES: raise ValueError(f'strategy must be one of {MASK_STRATEGIES}, got {strategy!r}')
     ratio = mask_candidates * mask_prob if mask_ratio is None else mask_ratio
     for name, v in [('mask_candidates', mask_candidates), ('mask_prob', mask_prob), ('mask_ratio', ratio)]:
         if not 0 <= v <= 1: raise ValueError(f'{name} must be in [0, 1], got {v}')
-    if strategy == 'mst': m = mst_mask(cls_attention, generator, mask_candidates, mask_prob)
-    elif strategy == 'random': m = random_mask(cls_attention, generator, ratio)
-    elif strategy == 'block': m = block_mask(cls_attention, grid, generator, ratio, block_min_patches, block_aspect)
-    elif strategy == 'attn_low': m = attn_low_mask(cls_attention, ratio)
-    elif strategy == 'attn_high': m = attn_high_mask(cls_attention, ratio)
-    else: m = torch.zeros_like(cls_attention, dtype=torch.bool)
+    if strategy == 'mst': m = mst_mask(attention, generator, mask_candidates, mask_prob)
+    elif strategy == 'random': m = random_mask(attention, generator, ratio)
+    elif strategy == 'block': m = block_mask(attention, grid, generator, ratio, block_min_patches, block_aspect)
+    elif strategy == 'attn_low': m = attn_low_mask(attention, ratio)
+    elif strategy == 'attn_high': m = attn_high_mask(attention, ratio)
+    else: m = torch.zeros_like(attention, dtype=torch.bool)
     return m.view(B, *grid)
 
 def mask_params(cfg:MSTConfig) -> dict:

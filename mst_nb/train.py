@@ -20,7 +20,7 @@ from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, a
                          seed_everything)
 from .data import mst_dls
 from .knn import gather_objects
-from .learner import fit_mst, mst_learner
+from .learner import distributed_loaders, fit_mst, mst_learner
 
 # %% auto #0
 __all__ = ['build_parser', 'parse_config', 'save_timm_folder', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
@@ -143,7 +143,7 @@ def train(cfg:MSTConfig, # the run's settings
         # CPU processes: Accelerate's gloo group (it only takes CPU processes for distributed when told `cpu`), and
         # no SyncBatchNorm (the decoder's norm; it needs GPUs), so each process keeps its own batch statistics
         cpu = dls.device.type == 'cpu'
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu):
+        with distributed_loaders(learn).distrib_ctx(sync_bn=not cpu, cpu=cpu):
             fit_mst(learn, resume)
             in_sync = _processes_in_sync(unwrap(learn.model))
         if not in_sync: warnings.warn('the processes ended with different teacher weights: their gradients were not '
