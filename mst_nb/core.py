@@ -262,6 +262,8 @@ SMALL_DATA = dict(
     color_jitter_p=0.0, grayscale_p=0.0, solarize_p=(0.0, 0.0, 0.0),  # colour is the data's strongest cue; DINO's colour
                                                                         # augmentation flattened the teacher (H → 0.9 ln K)
     teacher_momentum=0.99,       # 0.996 keeps a run of ~10³ steps close to its random init: the teacher lags the student
+    teacher_momentum_end=0.99,   # ending at 1 freezes the teacher for the last ~40% of a short run
+    centering='sinkhorn',        # DINOv2's Sinkhorn–Knopp targets: balanced by construction, sharper than the centre's
     norm_last_layer=False, weight_decay_end=0.1,   # the small-data choices of DINO's ViT-S/ViT-Tiny recipes
     out_dim=1024, head_hidden_dim=512, head_bottleneck_dim=64,
 )
