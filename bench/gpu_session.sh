@@ -9,6 +9,11 @@
 #                                        (mst, none, random, plain DINO) together for N epochs each, stopped at S
 #                                        seconds if they run late, while the notebook tests run with their cuda
 #                                        cells; then one table (bench/collect_runs.py)
+#   EPOCHS=N ARMS_S=S bench/gpu_session.sh seeds
+#                                        the four arms at the imagenette64 preset's small-data recipe for seeds 0, 1
+#                                        and 2 (one seed's four arms at a time, each round stopped at S/3 seconds);
+#                                        one table per seed (bench/collect_runs.py); the runs' log.csv, config.json
+#                                        and summary.json come back under $OUT/runs/
 #
 # Before the call, on the development machine: wheels of what the GPU image lacks in .whl/ (fastai, fastcore,
 # fastprogress and their needs, nbdev for the notebook tests, timm at our pin) and ../shared/data/imagenette64
@@ -34,11 +39,11 @@ arm_flags() {  # the four arms: same preset, data and budget; only masking and t
     dino) echo --mask-strategy none --use-decoder false ;;
   esac
 }
-arms() {  # arms EPOCHS WARMUP KNN_EVERY SAVE_EVERY DEADLINE_S TAG: the four arms at once on the one GPU
+arms() {  # arms EPOCHS WARMUP KNN_EVERY SAVE_EVERY DEADLINE_S TAG [SEED]: the four arms at once on the one GPU
   local pids=()
   for a in mst none random dino; do
     timeout "$5" $PY -m mst_nb.train --preset imagenette64 --data $DATA --epochs "$1" --warmup-epochs "$2" \
-      --knn-every "$3" --save-every "$4" $(arm_flags $a) $EXTRA --out $RUNS/$6$a > $RUNS/$6$a.log 2>&1 &
+      --knn-every "$3" --save-every "$4" --seed "${7:-0}" $(arm_flags $a) $EXTRA --out $RUNS/$6$a > $RUNS/$6$a.log 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}"   # not a bare wait: the nvidia-smi sampler runs in the background until the end
@@ -76,6 +81,13 @@ elif [ "$PHASE" = main ]; then
   arms "$EPOCHS" "$WARM" 5 5 "$ARMS_S" ""
   wait $TESTS
   log "notebook tests: $(tail -3 "$OUT/nbtests.log" | tr '\n' ' ')"
+elif [ "$PHASE" = seeds ]; then
+  EPOCHS=${EPOCHS:?set EPOCHS}; ARMS_S=${ARMS_S:?set ARMS_S}; WARM=$(( (EPOCHS + 9) / 10 ))
+  for seed in 0 1 2; do
+    echo "## four arms together, seed $seed, $EPOCHS epochs ($WARM warm-up), imagenette64 preset" >> "$OUT/report.md"
+    arms "$EPOCHS" "$WARM" 5 5 $((ARMS_S / 3)) "seed${seed}_" "$seed"
+  done
+  for d in $RUNS/seed*_*/; do n=$(basename "$d"); mkdir -p "$OUT/runs/$n"; cp "$d"/log.csv "$d"/config.json "$d"/summary.json "$OUT/runs/$n/" 2>/dev/null; done
 fi
 kill $SMI 2>/dev/null
 tar czf "$OUT/runs.tgz" --exclude='*.pt' --exclude='*.safetensors' -C /tmp runs
