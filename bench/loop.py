@@ -20,7 +20,8 @@ import torch
 from fastai.callback.core import Callback, CancelFitException
 
 from mst_nb.augment import multi_crop
-from mst_nb.callbacks import MSTModule, clip_per_parameter, ema_update
+from mst_nb.callbacks import clip_per_parameter, ema_update
+from mst_nb.model import StudentTeacher
 from mst_nb.core import MSTConfig, autocast_dtype, seed_everything
 from mst_nb.data import mst_dls
 from mst_nb.learner import mst_learner
@@ -31,7 +32,7 @@ def _sync(device):
 
 
 def _parts(cfg, device):
-    module = MSTModule(cfg).to(device).train()
+    module = StudentTeacher(cfg).to(device).train()
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.scaled_lr(), weight_decay=cfg.weight_decay, betas=(0.9, 0.999), eps=1e-8)
     return module, params, opt

@@ -15,16 +15,17 @@ import torch
 
 from mst_nb.core import MSTConfig, autocast_dtype, resolve_precision
 from mst_nb.decoder import GlobalDecoder
-from mst_nb.losses import DINOLoss, mst_forward
-from mst_nb.vit import MSTNet
+from mst_nb.losses import DINOLoss
+from mst_nb.model import mst_forward
+from mst_nb.vit import ViTWithHead
 
 
 def make_step(cfg: MSTConfig, device: str, with_mst: bool):
     "A closure running one full training step on given crops"
     torch.manual_seed(0)
     cfg = cfg if with_mst else cfg.replace(mask_strategy='none', use_decoder=False)
-    student = MSTNet.from_config(cfg).to(device)
-    teacher = MSTNet.from_config(cfg, drop_path_rate=0.0).to(device)
+    student = ViTWithHead.from_config(cfg).to(device)
+    teacher = ViTWithHead.from_config(cfg, drop_path_rate=0.0).to(device)
     teacher.load_state_dict(student.state_dict()); teacher.requires_grad_(False).eval()
     decoder = GlobalDecoder.from_config(cfg, student.backbone.vit.embed_dim).to(device) if cfg.use_decoder else None
     loss_fn = DINOLoss.from_config(cfg).to(device)

@@ -20,54 +20,15 @@ from fastai.torch_core import num_distrib, rank_distrib
 from .augment import MultiCrop
 from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype
 from .data import ImageSet, decoded_subset
-from .decoder import GlobalDecoder
 from .knn import extract_features, gather, gather_objects, knn_top1, raw_pixel_knn
-from .losses import DINOLoss, mst_forward
-from .vit import MSTNet
+from .model import StudentTeacher, mst_loss_func, unwrap
 
 # %% auto #0
-__all__ = ['LOG_FIELDS', 'MSTModule', 'mst_loss_func', 'unwrap', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule',
-           'wd_schedule', 'TeacherEpoch', 'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast',
-           'precision_callbacks', 'EpochStats', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor',
-           'SkipLossValidation', 'backbone_knn', 'KNNMonitor', 'CheckpointError', 'previous_checkpoint',
-           'save_checkpoint', 'read_checkpoint', 'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog',
-           'TensorBoardLog', 'epoch_line', 'EpochLine']
-
-# %% ../nbs/07_callbacks.ipynb #e05f3ef4
-class MSTModule(nn.Module):
-    "Student, EMA teacher, decoder and DINO loss as one module; forward = one MST forward pass"
-    def __init__(self, cfg:MSTConfig):
-        super().__init__()
-        self.cfg, self.epoch, self.mask_generator = cfg, 0, None
-        self.student = MSTNet.from_config(cfg)
-        self.teacher = MSTNet.from_config(cfg, drop_path_rate=0.0)
-        self.teacher.load_state_dict(self.student.state_dict())
-        self.teacher.requires_grad_(False)
-        if cfg.mask_strategy == 'none': self.student.backbone.mask_token.requires_grad_(False)  # never used
-        self.decoder = GlobalDecoder.from_config(cfg, self.student.backbone.vit.embed_dim) if cfg.use_decoder else None
-        self.dino_loss = DINOLoss.from_config(cfg)
-
-    def train(self, mode:bool=True):
-        super().train(mode); self.teacher.eval()  # the teacher never drops paths
-        return self
-
-    @property
-    def device(self) -> torch.device: return next(self.parameters()).device  # fastai's DistributedTrainer asks
-
-    def forward(self, crops:list[Tensor]) -> dict:
-        if self.mask_generator is None or self.mask_generator.device != crops[0].device:
-            self.mask_generator = torch.Generator(crops[0].device).manual_seed(self.cfg.seed + 7919 * (1 + rank_distrib()))
-        return mst_forward(self.student, self.teacher, self.decoder, self.dino_loss, crops, self.cfg,
-                           self.mask_generator, self.epoch)
-
-def mst_loss_func(out:dict, *labels) -> Tensor:
-    "The fastai loss function: the loss `mst_forward` computed (labels are not used in pre-training)"
-    return out['loss']
-
-def unwrap(model:nn.Module) -> MSTModule:
-    "The `MSTModule` inside whatever accelerate/DDP wrapped it in"
-    while hasattr(model, 'module'): model = model.module
-    return model
+__all__ = ['LOG_FIELDS', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule', 'wd_schedule', 'TeacherEpoch',
+           'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast', 'precision_callbacks', 'EpochStats',
+           'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn', 'KNNMonitor',
+           'CheckpointError', 'previous_checkpoint', 'save_checkpoint', 'read_checkpoint', 'read_resumable',
+           'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
 def ema_momentum(iteration:int, # optimiser steps so far

@@ -18,7 +18,7 @@ from .data import load_images
 from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features
 from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
-from .vit import MaskedViT, MSTNet, create_vit
+from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
 __all__ = ['load_trained', 'knn_eval', 'main', 'probe_features', 'linear_probe', 'random_init_backbone', 'linear_eval']
@@ -165,7 +165,7 @@ def linear_probe(train_features:Tensor, train_labels:Tensor, # (n,F), (n,)
 def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
     "The backbone a run with `cfg` starts from: the student built right after seeding, as `mst_nb.train` does"
     seed_everything(cfg.seed)
-    return MSTNet.from_config(cfg).backbone
+    return ViTWithHead.from_config(cfg).backbone
 
 def linear_eval(path:str|Path, # a run folder or a checkpoint
                 data:str|None=None, # labelled train and val splits; default: the run's own data

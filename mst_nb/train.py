@@ -15,7 +15,8 @@ from fastai.torch_core import num_distrib, rank_distrib
 from safetensors.torch import save_file
 from timm.models import save_for_hf
 
-from .callbacks import CheckpointError, previous_checkpoint, unwrap
+from .callbacks import CheckpointError, previous_checkpoint
+from .model import unwrap
 from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, atomic_write, parse_field,
                          seed_everything)
 from .data import mst_dls

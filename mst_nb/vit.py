@@ -10,13 +10,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 
 from .core import ConfigError, MSTConfig
 
 # %% auto #0
-__all__ = ['create_vit', 'MaskedViT', 'cls_attention', 'MSTBackbone', 'DINOHead', 'MSTNet']
+__all__ = ['create_vit', 'MaskedViT', 'cls_attention', 'DINOHead', 'ViTWithHead']
 
 # %% ../nbs/03_vit.ipynb #56357b97
 def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, and the optional `embed_dim`/`depth`/`num_heads`
@@ -91,33 +92,32 @@ def cls_attention(model:MaskedViT, x:Tensor) -> Tensor:
     return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix)
 
 # %% ../nbs/03_vit.ipynb #73d952ee
-class MSTBackbone(MaskedViT):
-    "`MaskedViT` over a list of crops: one pass per resolution"
-    def forward_crops(self, crops:list[Tensor], # [global_1, global_2, local_1, …], each (B,3,s,s)
-                      masks:Tensor|None=None, # bool (n_global·B, h, w) for the global crops, or None
-                      n_global:int=2, # how many leading crops are global
-                      with_attention:bool=False, # also return the last block's CLS attention of the global crops
-                     ) -> dict:
-        "CLS tokens (V·B, D) of all crops, patch tokens (n_global·B, N, D) of the global ones, optionally their attention"
-        out, cls, start = {}, [], 0
-        sizes = [c.shape[-1] for c in crops]
-        while start < len(crops):
-            end = start + 1
-            while end < len(crops) and sizes[end] == sizes[start]: end += 1     # a run of equal resolution
-            x = torch.cat(crops[start:end])                                    # (k·B,3,s,s)
-            is_global = start < n_global
-            if is_global and end > n_global: raise ValueError('global crops must come first and share one resolution')
-            t = self.embed(x, masks if is_global else None)
-            if is_global and with_attention:
-                t = self.vit.blocks[:-1](t)
-                out['attention'] = _last_block_cls_attention(self.vit.blocks[-1], t, self.n_prefix)
-                t = self.vit.blocks[-1](t)
-            else: t = self.vit.blocks(t)
-            t = self.vit.norm(t)                                               # (k·B,prefix+N,D)
-            if is_global: out['patches'] = t[:, self.n_prefix:]
-            cls.append(t[:, 0]); start = end
-        out['cls'] = torch.cat(cls)
-        return out
+@patch
+def forward_crops(self:MaskedViT, crops:list[Tensor], # [global_1, global_2, local_1, …], each (B,3,s,s)
+                  masks:Tensor|None=None, # bool (n_global·B, h, w) for the global crops, or None
+                  n_global:int=2, # how many leading crops are global
+                  with_attention:bool=False, # also return the last block's CLS attention of the global crops
+                 ) -> dict:
+    "CLS tokens (V·B, D) of all crops, patch tokens (n_global·B, N, D) of the global ones, optionally their attention"
+    out, cls, start = {}, [], 0
+    sizes = [c.shape[-1] for c in crops]
+    while start < len(crops):
+        end = start + 1
+        while end < len(crops) and sizes[end] == sizes[start]: end += 1     # a run of equal resolution
+        x = torch.cat(crops[start:end])                                    # (k·B,3,s,s)
+        is_global = start < n_global
+        if is_global and end > n_global: raise ValueError('global crops must come first and share one resolution')
+        t = self.embed(x, masks if is_global else None)
+        if is_global and with_attention:
+            t = self.vit.blocks[:-1](t)
+            out['attention'] = _last_block_cls_attention(self.vit.blocks[-1], t, self.n_prefix)
+            t = self.vit.blocks[-1](t)
+        else: t = self.vit.blocks(t)
+        t = self.vit.norm(t)                                               # (k·B,prefix+N,D)
+        if is_global: out['patches'] = t[:, self.n_prefix:]
+        cls.append(t[:, 0]); start = end
+    out['cls'] = torch.cat(cls)
+    return out
 
 # %% ../nbs/03_vit.ipynb #8ca9ac40
 class DINOHead(nn.Module):
@@ -160,14 +160,14 @@ class DINOHead(nn.Module):
         for p in self.last_layer.parameters(): p.grad = None
 
 # %% ../nbs/03_vit.ipynb #9467b29c
-class MSTNet(nn.Module):
+class ViTWithHead(nn.Module):
     "Backbone + DINO head over a list of crops"
-    def __init__(self, backbone:MSTBackbone, head:DINOHead): super().__init__(); self.backbone, self.head = backbone, head
+    def __init__(self, backbone:MaskedViT, head:DINOHead): super().__init__(); self.backbone, self.head = backbone, head
 
     @classmethod
-    def from_config(cls, cfg:MSTConfig, drop_path_rate:float|None=None) -> MSTNet:
+    def from_config(cls, cfg:MSTConfig, drop_path_rate:float|None=None) -> ViTWithHead:
         vit = create_vit(cfg, drop_path_rate)
-        return cls(MSTBackbone(vit), DINOHead.from_config(cfg, vit.embed_dim))
+        return cls(MaskedViT(vit), DINOHead.from_config(cfg, vit.embed_dim))
 
     def forward(self, crops:list[Tensor], masks:Tensor|None=None, with_attention:bool=False) -> dict:
         "dict(out=(V·B,K), patches=(2B,N,D), [attention=(2B,N)])"
