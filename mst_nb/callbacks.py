@@ -27,8 +27,9 @@ from .model import StudentTeacher, mst_loss_func, unwrap
 __all__ = ['LOG_FIELDS', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule', 'wd_schedule', 'TeacherEpoch',
            'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast', 'precision_callbacks', 'EpochStats',
            'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn', 'KNNMonitor',
-           'CheckpointError', 'previous_checkpoint', 'save_checkpoint', 'read_checkpoint', 'read_resumable',
-           'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
+           'CheckpointError', 'DamagedCheckpoint', 'previous_checkpoint', 'save_checkpoint', 'read_checkpoint',
+           'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line',
+           'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
 def ema_momentum(iteration:int, # optimiser steps so far
@@ -119,7 +120,6 @@ def precision_callbacks(cfg:MSTConfig, device) -> list[Callback]:
 class EpochStats(Callback):
     "Every per-epoch figure in one dict, `learn.epoch_stats`: batch means, schedules, throughput; other callbacks add theirs"
     order = 60  # its after_epoch runs before the monitors' (70, 75) and the writers' (90+)
-    def before_fit(self): self.learn.epoch_stats = {}
     def before_epoch(self):
         self.sums, self.n, self.images, self.t0 = {}, 0, 0, time.perf_counter()
         self.learn.epoch_stats = dict(epoch=self.epoch)
@@ -198,9 +198,10 @@ class KNNMonitor(Callback):
                            decoded_subset(val, self.max_val, self.cfg.seed)) if ok else (None, None)
         return self.splits
     def before_fit(self):
-        if getattr(self.learn, 'first_epoch', 0) == 0: self.learn.knn_baselines = None   # fit_mst sets it on resume
+        if getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines (fit_mst restores them)
+        self.learn.knn_baselines = None
         train, val = self._splits()
-        if train is None or getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines
+        if train is None: return
         self.learn.knn_baselines = dict(
             random_init=backbone_knn(unwrap(self.learn.model).teacher.backbone, train, val, self.cfg),
             raw_pixels=raw_pixel_knn(train.images, train.labels, val.images, val.labels,
@@ -264,6 +265,9 @@ def _unpickler_reason(e:Exception) -> str:
 class CheckpointError(RuntimeError):
     "A checkpoint that cannot be used: damaged, or holding more than tensors and plain values"
 
+class DamagedCheckpoint(CheckpointError):
+    "A checkpoint file that cannot be read at all (truncated, not a checkpoint)"
+
 def previous_checkpoint(path:str|Path) -> Path:
     "Where `save_checkpoint` keeps the checkpoint before `path`: checkpoint.pt → checkpoint.prev.pt"
     path = Path(path); return path.with_name(f'{path.stem}.prev{path.suffix}')
@@ -286,6 +290,8 @@ def read_checkpoint(path:str|Path) -> dict:
     "A checkpoint's contents, loaded with `weights_only=True`: nothing in the file can run code"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'checkpoint not found: {path}')
+    if not zipfile.is_zipfile(path):   # torch.save writes a zip archive; anything else is cut short or not a checkpoint
+        raise DamagedCheckpoint(f'{path} is damaged or incomplete (a truncated copy?): not a torch.save archive')
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f'{path} holds Python objects other than tensors and plain values, so it was not loaded '
@@ -293,16 +299,16 @@ def read_checkpoint(path:str|Path) -> dict:
                               'mst_nb writes only tensors and plain values; load this file only if you trust where it '
                               'came from, and never through mst_nb') from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f'{path} is damaged or incomplete (a truncated copy?): {type(e).__name__}: '
+        raise DamagedCheckpoint(f'{path} is damaged or incomplete (a truncated copy?): {type(e).__name__}: '
                               f'{str(e).split(". ")[0][:200] if str(e) else "unreadable"}') from None
 
 def read_resumable(path:str|Path) -> tuple[dict, Path]:
     "The checkpoint at `path`, or, when that file is damaged, the previous one beside it (with a warning); and which was read"
     path = Path(path)
     try: return read_checkpoint(path), path
-    except CheckpointError as e:
+    except DamagedCheckpoint as e:
         prev = previous_checkpoint(path)
-        if 'damaged' not in str(e) or not prev.is_file(): raise
+        if not prev.is_file(): raise
         try: state = read_checkpoint(prev)
         except CheckpointError as e2: raise CheckpointError(f'{e}; the previous checkpoint cannot be used either: {e2}') from None
         aside = path.with_name(f'{path.stem}.damaged{path.suffix}')
@@ -399,9 +405,9 @@ class TensorBoardLog(_MainWriter):
     def after_fit(self):
         if self.writer is not None: self.writer.close(); self.writer = None
 
-def epoch_line(stats:dict, n_epoch:int, out_dim:int) -> str:
+def epoch_line(s:dict, # `learn.epoch_stats`
+               n_epoch:int, out_dim:int) -> str:
     "One line for one epoch: losses, the teacher's entropy as a fraction of ln K, k-NN when measured, lr, speed"
-    s = stats
     parts = [f"epoch {s['epoch'] + 1}/{n_epoch}"]
     parts += [f'{k} {s[k]:.4f}' for k in ('loss', 'dino', 'restore') if s.get(k) is not None]
     if s.get('teacher_entropy') is not None: parts.append(f"H/lnK {s['teacher_entropy'] / math.log(out_dim):.2f}")

@@ -4,11 +4,15 @@
 
 # %% ../nbs/08_learner.ipynb #19a0cfc3
 from __future__ import annotations
+import sys
 from functools import partial
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from fastcore.basics import noop
+from fastprogress.fastprogress import IN_NOTEBOOK
+from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
 from fastai.distributed import DistributedDL
@@ -17,18 +21,12 @@ from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
 
 from .augment import MultiCrop
-import sys
-
-from fastai.callback.progress import ProgressCallback
-from fastcore.basics import noop
-from fastprogress.fastprogress import IN_NOTEBOOK
-
 from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
                               FreezeLastLayer, KNNMonitor, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
                               TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
                               wd_schedule)
-from .model import StudentTeacher, mst_loss_func, unwrap
 from .core import MSTConfig
+from .model import StudentTeacher, mst_loss_func, unwrap
 
 # %% auto #0
 __all__ = ['mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']
