@@ -108,6 +108,7 @@ class MSTConfig:
     knn_k:int=20  # neighbours of the weighted k-NN (DINO's evaluation protocol)
     knn_temp:float=0.07  # temperature of the weighted k-NN vote (DINO)
     save_every:int=1  # epochs between checkpoints (the last epoch is always saved)
+    preview_every:int=1  # epochs between preview figures (attention, masks, restoration of fixed val photos) in OUT/previews; 0: none
     tensorboard:bool=False  # also write each epoch's log row to TensorBoard in OUT/tensorboard (needs `tensorboard`)
 
     def __post_init__(self):
@@ -199,7 +200,7 @@ def _validate(c:MSTConfig):
     for n in ['decode_size', 'embed_dim', 'depth', 'num_heads']:
         if getattr(c, n) is not None: _require(getattr(c, n) >= 1, n, 'a positive integer or None', getattr(c, n))
     non_negative = ['n_local_crops', 'seed', 'warmup_epochs', 'warmup_teacher_temp_epochs', 'freeze_last_layer_epochs',
-                    'knn_every', 'save_every', 'brightness', 'contrast', 'saturation', 'weight_decay', 'weight_decay_end',
+                    'knn_every', 'save_every', 'preview_every', 'brightness', 'contrast', 'saturation', 'weight_decay', 'weight_decay_end',
                     'clip_grad', 'min_lr', 'restore_weight']
     for n in non_negative: _require(getattr(c, n) >= 0, n, '>= 0', getattr(c, n))
     for n in ['lr', 'student_temp', 'teacher_temp', 'warmup_teacher_temp', 'knn_temp']:
@@ -273,12 +274,12 @@ PRESETS = {
     'smoke': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
                   global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=32, epochs=25,
                   warmup_epochs=1, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
-                  knn_every=5),
+                  knn_every=5, preview_every=5),
     # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, ~30 min on 2 CPU cores
     'cpu': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
                 global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=12,
                 warmup_epochs=2, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
-                knn_every=2, data='npz:imagenette64'),
+                knn_every=2, preview_every=2, data='npz:imagenette64'),
     # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 (DESIGN.md §4) with the small-data recipe (not yet measured on a GPU)
     'imagenette64': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
                          n_local_crops=6, decode_size=64, batch_size=256, epochs=100, warmup_epochs=10, out_dim=4096,

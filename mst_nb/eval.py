@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_eval.ipynb #226539c8
 from __future__ import annotations
-import argparse, json, sys
+import argparse, dataclasses, json, sys
 from pathlib import Path
 
 import torch
@@ -13,15 +13,21 @@ from torch import Tensor
 from fastai.callback.schedule import SchedCos
 from fastai.torch_core import default_device
 
-from .core import MSTConfig, _atomic_write_text, _prog, seed_everything
-from .data import load_images
+from dataclasses import dataclass
+from safetensors.torch import load_file, save_file
+
+from .core import MSTConfig, _atomic_write_text, _prog, atomic_write, seed_everything
+from .data import ASSETS, load_images
+from .decoder import GlobalDecoder
+from .model import StudentTeacher
 from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features
 from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
 from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
-__all__ = ['load_trained', 'knn_eval', 'main', 'probe_features', 'linear_probe', 'random_init_backbone', 'linear_eval']
+__all__ = ['PRETRAINED', 'load_trained', 'knn_eval', 'main', 'probe_features', 'linear_probe', 'random_init_backbone',
+           'linear_eval', 'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def load_trained(path:str|Path) -> tuple[MaskedViT, MSTConfig]:
@@ -194,6 +200,73 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
     if write and summary.is_file():
         _atomic_write_text(summary, json.dumps(dict(json.loads(summary.read_text()), linear=r), indent=2) + '\n')
     return r
+
+# %% ../nbs/10_eval.ipynb #2fd6b8c4
+@dataclass
+class TrainedMST:
+    "The parts of a trained MST run that show what it learned"
+    cfg: MSTConfig
+    teacher: MaskedViT                     # the EMA teacher backbone: what k-NN evaluates, whose attention picks masks
+    student: MaskedViT|None = None         # with `decoder`: the restoration path (None where only a backbone was saved)
+    decoder: GlobalDecoder|None = None
+    source: str = ''                       # where it came from
+    info: dict|None = None                 # for the shipped run: its command, data and k-NN
+
+    def eval(self) -> TrainedMST:
+        for m in (self.teacher, self.student, self.decoder):
+            if m is not None: m.eval().requires_grad_(False)
+        return self
+
+def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint file
+            ) -> TrainedMST:
+    "Teacher, student and decoder of a run, from its checkpoint (loaded weights-only)"
+    path = Path(path)
+    ckpt = path/'checkpoint.pt' if path.is_dir() else path
+    state = read_checkpoint(ckpt)
+    cfg = MSTConfig(**state['cfg'])
+    module = StudentTeacher(cfg.replace(drop_path_rate=0.0))
+    module.load_state_dict(state['model'])
+    return TrainedMST(cfg, module.teacher.backbone, module.student.backbone, module.decoder, str(ckpt)).eval()
+
+# %% ../nbs/10_eval.ipynb #87415797
+PRETRAINED = ASSETS/'pretrained'   # pretrained.safetensors, pretrained.json, pretrained_log.csv beside the sample
+
+def save_pretrained(parts:TrainedMST, # from `load_run`
+                    dest:str|Path=PRETRAINED, # path stem: writes dest.safetensors (fp16) and dest.json
+                    info:dict|None=None, # provenance kept in the json: command, data, k-NN
+                   ) -> Path:
+    "Store a run's teacher, student and decoder in fp16 with its config, for `load_pretrained`"
+    dest = Path(dest)
+    weights = {f'{name}.{k}': v.detach().to(torch.float16).contiguous().cpu()
+               for name in ('teacher', 'student', 'decoder') if getattr(parts, name) is not None
+               for k, v in getattr(parts, name).state_dict().items() if v.is_floating_point()}
+    atomic_write(dest.with_suffix('.safetensors'), lambda p: save_file(weights, str(p)))
+    meta = dict(config=dataclasses.asdict(parts.cfg), info=info or {}, source=parts.source)
+    _atomic_write_text(dest.with_suffix('.json'), json.dumps(meta, indent=2) + '\n')
+    return dest.with_suffix('.safetensors')
+
+def load_pretrained(random_init:bool=False, # the same architecture at its random init (seeded as the run started)
+                    path:str|Path=PRETRAINED, # another file written by `save_pretrained`
+                   ) -> TrainedMST:
+    "The trained MST run that ships with the package (offline), or its random init"
+    path = Path(path)
+    if not path.with_suffix('.json').is_file(): raise FileNotFoundError(f'no pretrained model at {path}.json')
+    meta = json.loads(path.with_suffix('.json').read_text())
+    cfg = MSTConfig(**meta['config']).replace(drop_path_rate=0.0)
+    seed_everything(cfg.seed)                       # as mst_nb.train builds the model: random_init is the run's start
+    module = StudentTeacher(cfg)
+    parts = TrainedMST(cfg, module.teacher.backbone, module.student.backbone, module.decoder,
+                       'random init' if random_init else str(path.with_suffix('.safetensors')), meta['info'])
+    if not random_init:
+        weights = load_file(str(path.with_suffix('.safetensors')))
+        for name in ('teacher', 'student', 'decoder'):
+            m = getattr(parts, name)
+            if m is None: continue
+            sd = {k[len(name) + 1:]: v.float() for k, v in weights.items() if k.startswith(name + '.')}
+            missing = [k for k, v in m.state_dict().items() if v.is_floating_point() and k not in sd]
+            if missing: raise ValueError(f'{path}.safetensors lacks {name} weights {missing[:3]}…')
+            m.load_state_dict({**m.state_dict(), **sd})
+    return parts.eval()
 
 # %% ../nbs/10_eval.ipynb #e7bffb05
 if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

@@ -46,6 +46,9 @@ def mst_learner(cfg:MSTConfig, # the run's settings
                  SkipLossValidation(), *precision_callbacks(cfg, dls.device)]
     if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir)]
     if out_dir is not None and cfg.tensorboard: callbacks.append(TensorBoardLog(out_dir))
+    if cfg.preview_every and (out_dir is not None or IN_NOTEBOOK):
+        from mst_nb.viz import Previews   # here: viz draws with the trained model, so it imports the training modules
+        callbacks.append(Previews(cfg.preview_every, out_dir))
     if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
     if not progress: callbacks.append(EpochLine())
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)

@@ -146,7 +146,7 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
 # %% ../nbs/04_masking.ipynb #b93733c2
 def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
                 cfg:MSTConfig, # patch size, normalisation and the starting parameters
-                teacher:MaskedViT|None=None, # a backbone whose CLS attention to use...
+                teacher:MaskedViT|None=None, # a backbone whose CLS attention to use (default: the shipped trained teacher)...
                 attention:Tensor|None=None, # ...or (n,N) attention maps given directly
                ):
     "Sliders, a strategy dropdown and an image picker around `mask_figure`, redrawing as they change"
@@ -154,7 +154,9 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
     from IPython.display import display
     grid = (images.shape[-2] // cfg.patch_size, images.shape[-1] // cfg.patch_size)
     if attention is None:
-        if teacher is None: raise ValueError('give a teacher backbone or the attention maps')
+        if teacher is None:   # the trained teacher that ships with the package (10_eval), for its own config's photos
+            from mst_nb.eval import load_pretrained
+            teacher = load_pretrained().teacher
         attention = cls_attention(teacher, normalize(images.float() / 255, cfg))
     slider = lambda v, d: W.FloatSlider(value=v, min=0, max=1, step=0.05, description=d, continuous_update=False)
     controls = dict(index=W.IntSlider(0, 0, len(images) - 1, description='image'),

@@ -128,7 +128,12 @@ def train(cfg:MSTConfig, # the run's settings
                               'or choose another --out')
     if resume is not None and main:
         saved = out/'config.json'
-        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir)   # a run may go on longer, and from a copied or moved folder
+        # a run may go on longer, from a copied or moved folder, with other previews; a field its config.json predates
+        # (written by an older mst_nb) takes this command's value
+        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir, preview_every=cfg.preview_every)
+        if saved.is_file():
+            written = json.loads(saved.read_text())
+            same.update({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in written})
         if saved.is_file() and MSTConfig.load(saved).replace(**same) != cfg:
             raise ConfigError(f'{saved} differs from this command\'s config: resume with the same settings '
                               '(only --epochs and the folder may change)')

@@ -68,8 +68,8 @@ class MaskedViT(nn.Module):
         return self.vit.norm(self.vit.blocks(self.embed(x, mask)))
 
 # %% ../nbs/03_vit.ipynb #22518846
-def _last_block_cls_attention(block, tokens:Tensor, n_prefix:int) -> Tensor:
-    "CLS→patch attention (B,N) of `block` on its input `tokens` (B,T,D): head mean of the softmax row, renormalised"
+def _last_block_cls_attention(block, tokens:Tensor, n_prefix:int, per_head:bool=False) -> Tensor:
+    "CLS→patch attention of `block` on its input `tokens` (B,T,D): (B,N) head mean, or (B,heads,N); rows renormalised"
     attn = block.attn
     if not hasattr(attn, 'qkv') or not isinstance(attn.qkv, nn.Linear):
         raise ValueError(f'CLS attention needs a fused qkv projection; {type(attn).__name__} has none')
@@ -82,14 +82,17 @@ def _last_block_cls_attention(block, tokens:Tensor, n_prefix:int) -> Tensor:
     q = attn.q_norm(q.view(B, 1, nh, hd).transpose(1, 2))                             # (B,nh,1,hd)
     k = attn.k_norm(k.view(B, T, nh, hd).transpose(1, 2))                             # (B,nh,T,hd)
     row = ((q.float() * attn.scale) @ k.float().transpose(-2, -1)).softmax(-1)        # (B,nh,1,T)
-    patches = row[:, :, 0, n_prefix:].mean(1)                                         # (B,N)
+    patches = row[:, :, 0, n_prefix:]                                                 # (B,nh,N)
+    if not per_head: patches = patches.mean(1)                                        # (B,N)
     return patches / patches.sum(-1, keepdim=True)
 
 @torch.no_grad()
-def cls_attention(model:MaskedViT, x:Tensor) -> Tensor:
+def cls_attention(model:MaskedViT, x:Tensor,
+                  per_head:bool=False, # (B, heads, N) instead of the head mean
+                 ) -> Tensor:
     "The last block's CLS→patch attention of `model` on images `x`: (B, N), each row summing to 1"
     t = model.vit.blocks[:-1](model.embed(x))
-    return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix)
+    return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix, per_head)
 
 # %% ../nbs/03_vit.ipynb #73d952ee
 @patch

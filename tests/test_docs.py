@@ -23,7 +23,7 @@ def site(tmp_path_factory):
 
 def test_site_has_every_page(site):
     for page in ['index.html', 'core.html', 'data.html', 'augment.html', 'vit.html', 'masking.html', 'decoder.html',
-                 'losses.html', 'knn.html', 'callbacks.html', 'learner.html', 'train.html', 'eval.html',
+                 'losses.html', 'knn.html', 'callbacks.html', 'learner.html', 'train.html', 'eval.html', 'viz.html', 'report.html',
                  'search/search_index.json']:
         assert (site/page).is_file(), page
     html = (site/'core.html').read_text()
