@@ -13,7 +13,6 @@ from torch import Tensor
 from fastai.callback.schedule import SchedCos
 from fastai.torch_core import default_device
 
-from dataclasses import dataclass
 from safetensors.torch import load_file, save_file
 
 from .core import MSTConfig, _atomic_write_text, _prog, atomic_write, seed_everything
@@ -202,7 +201,7 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
     return r
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
-@dataclass
+@dataclasses.dataclass
 class TrainedMST:
     "The parts of a trained MST run that show what it learned"
     cfg: MSTConfig

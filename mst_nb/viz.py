@@ -138,7 +138,7 @@ def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run
     tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
     recon = parts.decoder.eval()(tokens, grid)
     crop, out = _denormalize(x, cfg).clamp(0, 1).cpu(), _denormalize(recon.float(), cfg).clamp(0, 1).cpu()
-    return dict(crop=crop, mask=mask.cpu(), recon=out, l1=(out - crop).abs().mean((1, 2, 3)))
+    return dict(crop=crop, mask=mask.cpu(), recon=out, l1=(out - crop).abs().mean((1, 2, 3)), attention=att.cpu())
 
 def reconstruction_figure(parts:TrainedMST, images:Tensor, strategy:str|None=None, seed:int=0) -> plt.Figure:
     "Per photo: the global crop, the student's masked input, the decoder's output"
@@ -229,9 +229,10 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
 def preview_figure(parts:TrainedMST, images:Tensor, title:str='') -> plt.Figure:
     "One row per photo: photo, teacher's attention, its 60% view, the student's masked input, the decoder's output"
     cfg, S, grid = parts.cfg, parts.cfg.global_crop_size, _grid(parts.cfg)
-    with torch.no_grad():
-        att = cls_attention(parts.teacher.eval(), prepare_images(images.to(_device(parts.teacher)), cfg)).cpu()
-    r = reconstruct(parts, images) if parts.decoder is not None else None
+    r = reconstruct(parts, images) if parts.decoder is not None else None   # its attention is the one shown
+    if r is not None: att = r['attention']
+    else:
+        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(_device(parts.teacher)), cfg)).cpu()
     cols = 5 if r is not None else 4
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.5), squeeze=False)
     mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), **mask_params(cfg))

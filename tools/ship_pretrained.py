@@ -17,9 +17,7 @@ from mst_nb.eval import PRETRAINED, load_pretrained, load_run, save_pretrained
 from mst_nb.knn import extract_features, knn_top1, raw_pixel_knn
 
 
-def sample_knn(backbone, cfg) -> float:
-    size = cfg.decode_size or cfg.global_crop_size
-    tr, va = load_sample('train', size=size), load_sample('val', size=size)
+def sample_knn(backbone, cfg, tr, va) -> float:
     return knn_top1(extract_features(backbone, tr.images, cfg), tr.labels, extract_features(backbone, va.images, cfg),
                     va.labels, cfg.knn_k, cfg.knn_temp)
 
@@ -40,8 +38,8 @@ def main():
     cfg = back.cfg
     size = cfg.decode_size or cfg.global_crop_size
     tr, va = load_sample('train', size=size), load_sample('val', size=size)
-    info.update(sample_knn_top1=sample_knn(back.teacher, cfg),
-                sample_knn_random_init=sample_knn(load_pretrained(random_init=True).teacher, cfg),
+    info.update(sample_knn_top1=sample_knn(back.teacher, cfg, tr, va),
+                sample_knn_random_init=sample_knn(load_pretrained(random_init=True).teacher, cfg, tr, va),
                 sample_knn_raw_pixels=raw_pixel_knn(tr.images, tr.labels, va.images, va.labels, 32, cfg.knn_k, cfg.knn_temp))
     info['summary'] = (f"shipped teacher: {cfg.epochs} epochs on {cfg.data} ({a.command}); k-NN on the bundled val split "
                        f"{info['sample_knn_top1']:.1f}% (random init {info['sample_knn_random_init']:.1f}%, raw pixels "
