@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install train test docs readme export clean-nbs execute browser lint-nbs
+.PHONY: help install train test docs readme export clean-nbs execute browser lint-nbs lab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -38,6 +38,9 @@ browser:  ## Debian's chromium + chromedriver, for the docs browser test (instal
 
 test: $(STAMP) browser  ## notebooks == package, notebooks clean, every notebook runs, tests/ pass, docs render
 	$(PY) -m pytest tests -ra $(PYTEST_ARGS)
+
+lab: $(STAMP)  ## open the notebooks in JupyterLab (nbs/), to step through them
+	$(VENV)/bin/jupyter lab nbs
 
 docs: $(STAMP)  ## build the static docs site into _docs/ (offline; `nbdev_docs` also works where Quarto exists)
 	$(PY) tools/docs.py site

@@ -240,7 +240,8 @@ def save_pretrained(parts:TrainedMST, # from `load_run`
                for name in ('teacher', 'student', 'decoder') if getattr(parts, name) is not None
                for k, v in getattr(parts, name).state_dict().items() if v.is_floating_point()}
     atomic_write(dest.with_suffix('.safetensors'), lambda p: save_file(weights, str(p)))
-    meta = dict(config=dataclasses.asdict(parts.cfg), info=info or {}, source=parts.source)
+    # the run's out_dir names a folder on the machine that trained it: the shipped config keeps the default instead
+    meta = dict(config=dataclasses.asdict(parts.cfg.replace(out_dir=MSTConfig().out_dir)), info=info or {}, source=parts.source)
     _atomic_write_text(dest.with_suffix('.json'), json.dumps(meta, indent=2) + '\n')
     return dest.with_suffix('.safetensors')
 

@@ -15,7 +15,7 @@ from .callbacks import CheckpointError
 from .core import MSTConfig, _atomic_write_text, _prog
 from .data import load_images
 from .eval import TrainedMST, load_run, load_trained
-from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure, _fixed_photos
+from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure, fixed_photos
 
 # %% auto #0
 __all__ = ['report_html', 'write_report', 'main']
@@ -105,7 +105,7 @@ def report_html(run:str|Path, # a run folder written by mst_nb.train
     except (FileNotFoundError, ValueError) as e: train, val = None, None; notes.append(f'data {spec!r} could not be read here ({e})')
     photos_from = val if val is not None and len(val) else train
     if photos_from is not None:
-        photos = _fixed_photos(photos_from, n_photos)
+        photos = fixed_photos(photos_from, n_photos)
         body.append("<h2>The teacher's attention</h2><p>Last block, CLS → patches: the mean of the heads, the patches that "
                     'hold 60% of it (DINO\'s view), and each head.</p>' + _png(attention_figure(parts.teacher, photos, cfg)))
         body.append('<h2>Masks of every strategy</h2><p>What the student would see; MST (the first) masks among the least '
@@ -116,7 +116,7 @@ def report_html(run:str|Path, # a run folder written by mst_nb.train
             body.append('<h2>Nearest neighbours</h2><p>Val photos and their nearest train photos by cosine similarity of the '
                         "teacher's CLS features (green: same class).</p>" + _png(neighbours_figure(parts.teacher, train, val, cfg)))
     if notes: body.insert(2, ''.join(f'<p class="note">{html.escape(n)}</p>' for n in notes))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>MST run {html.escape(run.resolve().name)}</title>'
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>MST run {html.escape(run.resolve().name)}</title>'
             f'<style>{_CSS}</style></head><body>' + '\n'.join(body) + '</body></html>\n')
 
 def write_report(run:str|Path, out:str|Path|None=None, **kwargs) -> Path:

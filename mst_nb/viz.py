@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_viz.ipynb #5308cdd8
 from __future__ import annotations
-import csv, math, time
+import csv, json, math, time
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +18,7 @@ from fastai.torch_core import rank_distrib
 from fastcore.basics import IN_NOTEBOOK
 
 from .core import MASK_STRATEGIES, MSTConfig
-from .data import ImageSet, decoded_subset
+from .data import ASSETS, ImageSet, decoded_subset
 from .eval import PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
@@ -27,8 +27,10 @@ from .model import unwrap
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
-__all__ = ['attention_mass_mask', 'attention_figure', 'masks_figure', 'reconstruct', 'reconstruction_figure',
-           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'preview_figure', 'Previews']
+__all__ = ['OBJECT_BOXES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
+           'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct', 'reconstruction_figure',
+           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'preview_figure', 'fixed_photos',
+           'Previews']
 
 # %% ../nbs/11_viz.ipynb #803f1e38
 def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
@@ -115,6 +117,96 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
             m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **params)[0]
             axs[i, 2 + j].imshow(_masked(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
     for ax, t in zip(axs[0], ['image', 'attention', *strategies]): ax.set_title(t, fontsize=9)
+    _bare(axs); fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_viz.ipynb #2f77a312
+OBJECT_BOXES = ASSETS/'object_boxes.json'   # hand-drawn object boxes for 39 photos of the bundled val split
+
+def object_boxes(path:str|Path=OBJECT_BOXES) -> tuple[list[int], list[list[tuple]]]:
+    "The val indices of the annotated photos and, for each, its boxes (x0, y0, x1, y1) as fractions of the side"
+    recs = json.loads(Path(path).read_text())['photos']
+    return [r['index'] for r in recs], [[tuple(b) for b in r['boxes']] for r in recs]
+
+def box_patches(boxes:list[tuple], # (x0, y0, x1, y1) in [0, 1], origin top left
+                grid:tuple[int,int], # (h, w) patches
+                cover:float=0.5, # a patch is inside when at least this share of its area is
+                res:int=16, # sub-cells per patch side for the area
+               ) -> Tensor:
+    "Bool (h·w,): the patches that lie (mostly) inside the union of `boxes`"
+    h, w = grid
+    ys, xs = (torch.arange(h * res) + 0.5) / (h * res), (torch.arange(w * res) + 0.5) / (w * res)
+    inside = torch.zeros(h * res, w * res, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1): raise ValueError(f'a box must have 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {(x0, y0, x1, y1)}')
+        inside |= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None]
+    return (F.avg_pool2d(inside[None, None].float(), res)[0, 0] >= cover).flatten()
+
+def object_shares(attention:Tensor, # (n, N) CLS→patch attention of the annotated photos
+                  boxes:list[list[tuple]], # each photo's object boxes (`object_boxes`)
+                  cfg:MSTConfig, # patch grid and mask parameters
+                  strategy:str='mst', # the masks to measure (besides `random`, the chance level)
+                  draws:int=32, # mask draws per photo
+                  seed:int=0) -> dict:
+    "Per photo: the object's share of the patches, of the attention, and of the masked patches"
+    att = attention.float().cpu(); att = att / att.sum(-1, keepdim=True)
+    grid, params = _grid(cfg), mask_params(cfg)
+    obj = torch.stack([box_patches(b, grid) for b in boxes])                       # (n, N)
+    g = torch.Generator().manual_seed(seed)
+    def masked_share(s):
+        m = torch.stack([make_mask(s, att, grid, g, **params).flatten(1) for _ in range(draws)])   # (draws, n, N)
+        return ((m & obj).sum(-1).float() / m.sum(-1).clamp(min=1)).mean(0)
+    return dict(area=obj.float().mean(1), attention=(att * obj).sum(1), masked=masked_share(strategy),
+                random=masked_share('random'), objects=obj)
+
+@torch.no_grad()
+def on_object(teacher:MaskedViT, # whose attention is measured and guides the masks
+              images:Tensor, # uint8 (n,3,H,W) the annotated photos
+              boxes:list[list[tuple]], cfg:MSTConfig, **kwargs) -> dict:
+    "`object_shares` of `teacher`'s own attention over `images`"
+    was_training = teacher.training; teacher.eval()
+    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg))
+    teacher.train(was_training)
+    return object_shares(att, boxes, cfg, **kwargs)
+
+def on_object_table(results:dict[str, dict]) -> str:
+    "A markdown table of `on_object` results (mean ± standard error over the photos), one row per model"
+    se = lambda t: f'{t.mean():.1%} ± {t.std() / math.sqrt(len(t)):.1%}'
+    rows = ['| teacher | object area | attention on object | MST masks on object | random masks on object |', '|---|---|---|---|---|']
+    rows += [f"| {k} | {se(r['area'])} | {se(r['attention'])} | {se(r['masked'])} | {se(r['random'])} |" for k, r in results.items()]
+    return '\n'.join(rows)
+
+# %% ../nbs/11_viz.ipynb #d43a9781
+def _outline(ax, obj:Tensor, grid:tuple[int,int], size:int):
+    "Draw the border of the patch set `obj` (bool h·w) on `ax`"
+    o, p = obj.view(grid).numpy(), size / grid[1]
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            if not o[i, j]: continue
+            for di, dj, seg in [(-1, 0, ([j, j + 1], [i, i])), (1, 0, ([j, j + 1], [i + 1, i + 1])),
+                                (0, -1, ([j, j], [i, i + 1])), (0, 1, ([j + 1, j + 1], [i, i + 1]))]:
+                ii, jj = i + di, j + dj
+                if not (0 <= ii < grid[0] and 0 <= jj < grid[1]) or not o[ii, jj]:
+                    ax.plot(np.array(seg[0]) * p - 0.5, np.array(seg[1]) * p - 0.5, color='cyan', lw=1.2)
+
+@torch.no_grad()
+def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg:MSTConfig,
+                  strategy:str='mst', seed:int=0) -> plt.Figure:
+    "Per photo: the object's patches outlined on the photo, on the teacher's attention and on one `strategy` mask"
+    was_training = teacher.training; teacher.eval()
+    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg)).cpu()
+    teacher.train(was_training)
+    grid, S = _grid(cfg), cfg.global_crop_size
+    fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
+    for i, img in enumerate(_crops(images, cfg)):
+        img, obj = _show(img), box_patches(boxes[i], grid)
+        m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **mask_params(cfg))[0]
+        axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(_up(att[i].view(grid), S), cmap='inferno', alpha=0.7)
+        axs[i, 2].imshow(_masked(img, m, S))
+        on = (m.flatten() & obj).sum() / max(int(m.sum()), 1)
+        axs[i, 2].set_xlabel(f'{on:.0%} of masked on object', fontsize=7)
+        for ax in axs[i]: _outline(ax, obj, grid, S); ax.set_xlim(-0.5, S - 0.5); ax.set_ylim(S - 0.5, -0.5)
+    for ax, t in zip(axs[0], ['object (outlined)', 'attention', f'{strategy} mask']): ax.set_title(t, fontsize=9)
     _bare(axs); fig.tight_layout()
     return fig
 
@@ -248,7 +340,7 @@ def preview_figure(parts:TrainedMST, images:Tensor, title:str='') -> plt.Figure:
     _bare(axs); fig.tight_layout()
     return fig
 
-def _fixed_photos(ds, n:int) -> Tensor:
+def fixed_photos(ds, n:int) -> Tensor:
     "The first photo of each class (as many classes as `n` allows, then the next ones), or the first n"
     ds = decoded_subset(ds, 25 * n) if not isinstance(ds, ImageSet) else ds   # a lazy folder: a seeded sample, decoded once
     if not ds.labelled: return ds.images[:n]
@@ -264,7 +356,7 @@ class Previews(Callback):
         self.handle, self.seconds = None, []
     def before_fit(self):
         val = self.dls.valid.dataset
-        self.images = _fixed_photos(val if len(val) else self.dls.train.dataset, self.n)
+        self.images = fixed_photos(val if len(val) else self.dls.train.dataset, self.n)
     def after_epoch(self):
         last = self.epoch == self.n_epoch - 1
         if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return

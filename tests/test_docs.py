@@ -111,3 +111,34 @@ def test_masking_widget_figure_renders(browser):
     "The widget's figure (image, attention, mask, masked input) is on the masking page; the live widget is not"
     text = _figures_load(browser, '/masking.html')
     assert 'mask_widget' in text and 'VBox(children' not in text
+
+
+@pytest.fixture(scope='module')
+def run_report(site, tmp_path_factory):
+    "The report of a real (short) smoke run with previews, written where the browser's server can reach it"
+    from mst_nb.report import write_report
+    from mst_nb.train import main as train_main
+    run = tmp_path_factory.mktemp('report')/'run'
+    train_main(['--epochs', '2', '--knn-every', '1', '--preview-every', '1', '--out-dir', str(run), '--device', 'cpu'])
+    return write_report(run, site/'run_report.html')
+
+
+def test_run_report_renders(browser, run_report):
+    "python -m mst_nb.report's page: every section, every image loaded from the page itself, no console errors"
+    from selenium.webdriver.common.by import By
+    browser.get(browser.base + '/' + run_report.name)
+    text = browser.find_element(By.TAG_NAME, 'body').text
+    for section in ['Summary', 'Config', 'Training curves', 'Previews during training', "The teacher's attention",
+                    'Masks of every strategy', 'What the decoder restores', 'Nearest neighbours']:
+        assert section in text, section
+    assert 'k-NN of random init' in text and 'k-NN of raw pixels' in text
+    imgs = browser.find_elements(By.TAG_NAME, 'img')
+    assert len(imgs) >= 7
+    for img in imgs:
+        src = img.get_attribute('src')
+        assert src.startswith('data:image/png;base64,'), f'an image is fetched from {src[:80]}'
+        loaded = browser.execute_script('return arguments[0].complete && arguments[0].naturalWidth', img)
+        assert loaded and loaded > 50, f'an image did not load: {img.get_attribute("alt")}'
+    shown = [i for i in imgs if i.is_displayed()]
+    assert all(browser.execute_script('return arguments[0].getBoundingClientRect().width', i) > 100 for i in shown)
+    assert not _errors(browser)
