@@ -70,6 +70,8 @@ elif [ "$PHASE" = main ]; then
   { echo '## step (bench/step.py)'; } >> "$OUT/report.md"
   run $PY bench/step.py --device cuda --presets imagenette64 --batch 256 --steps 10 --warmup 3
   run $PY bench/step.py --device cuda --presets in1k_vit_small --batch 64 --steps 10 --warmup 3
+  run $PY bench/step.py --device cuda --presets imagenette64 --batch 256 --steps 10 --warmup 5 --compile reduce-overhead
+  run $PY bench/step.py --device cuda --presets in1k_vit_small --batch 64 --steps 10 --warmup 5 --compile default
   run $PY bench/multicrop.py --device cuda --iters 10
   run $PY bench/syncs.py --data $DATA
   run $PY bench/loop.py --device cuda --preset imagenette64 --data $DATA

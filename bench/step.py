@@ -2,6 +2,7 @@
 
     python bench/step.py                                   # CPU: the smoke and imagenette64 models
     python bench/step.py --device cuda --presets in1k_vit_small --batch 64 --precision bf16   # DESIGN.md §5 setting
+    python bench/step.py --device cuda --compile reduce-overhead     # student, teacher, decoder compiled (--compile)
 
 A step is what training does per batch: teacher forward, student forward, losses, backward, gradient clipping,
 AdamW, EMA update of the teacher. MST adds the teacher's last-block CLS attention, mask drawing, the mask token,
@@ -9,14 +10,14 @@ the decoder and the L1 loss; DINO is the same code with mask_strategy='none' and
 tensors already on the device (as in DESIGN.md §5), so only the step is timed. The two steps alternate, and the
 median over the timed steps is reported.
 """
-import argparse, platform, statistics, time, warnings
+import argparse, platform, statistics, time, types, warnings
 
 import torch
 
 from mst_nb.core import MSTConfig, autocast_dtype, resolve_precision
 from mst_nb.decoder import GlobalDecoder
 from mst_nb.losses import DINOLoss
-from mst_nb.model import mst_forward
+from mst_nb.model import compile_parts, mst_forward
 from mst_nb.vit import ViTWithHead
 
 
@@ -29,6 +30,7 @@ def make_step(cfg: MSTConfig, device: str, with_mst: bool):
     teacher.load_state_dict(student.state_dict()); teacher.requires_grad_(False).eval()
     decoder = GlobalDecoder.from_config(cfg, student.backbone.vit.embed_dim).to(device) if cfg.use_decoder else None
     loss_fn = DINOLoss.from_config(cfg).to(device)
+    compile_parts(types.SimpleNamespace(student=student, teacher=teacher, decoder=decoder), cfg.compile)   # as mst_learner does
     params = [p for m in (student, decoder) if m is not None for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.scaled_lr(), weight_decay=cfg.weight_decay)
     s_params = [p for p in student.parameters()]
@@ -55,17 +57,18 @@ def main():
     ap.add_argument('--device', default='cpu'); ap.add_argument('--presets', nargs='+', default=['smoke', 'imagenette64'])
     ap.add_argument('--batch', type=int, default=None, help='default: 32 for smoke, 16 for the others on a CPU')
     ap.add_argument('--precision', default='auto'); ap.add_argument('--steps', type=int, default=10)
-    ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--warmup', type=int, default=2, help='untimed steps first (with --compile: the build happens here)')
+    ap.add_argument('--compile', default='off', help="MSTConfig.compile: off, default, reduce-overhead, max-autotune, aot_eager")
     a = ap.parse_args()
     sync = torch.cuda.synchronize if a.device.startswith('cuda') else (lambda: None)
     dev = torch.cuda.get_device_name() if a.device.startswith('cuda') else platform.machine()
     print(f'# {dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {resolve_precision(a.precision, a.device)}, '
-          f'median of {a.steps} steps after {a.warmup} warm-up\n')
+          f'median of {a.steps} steps after {a.warmup} warm-up, compile={a.compile}\n')
     print('| preset | model | batch | views | DINO step (ms) | MST step (ms) | MST / DINO | MST img/s |')
     print('|---|---|---|---|---|---|---|---|')
     for name in a.presets:
         bs = a.batch or (32 if name == 'smoke' else 16)
-        cfg = MSTConfig.from_preset(name, batch_size=bs, precision=a.precision)
+        cfg = MSTConfig.from_preset(name, batch_size=bs, precision=a.precision, compile=a.compile)
         crops = [torch.randn(bs, 3, cfg.global_crop_size, cfg.global_crop_size, device=a.device) for _ in range(2)] + \
                 [torch.randn(bs, 3, cfg.local_crop_size, cfg.local_crop_size, device=a.device) for _ in range(cfg.n_local_crops)]
         steps = {'dino': make_step(cfg, a.device, False), 'mst': make_step(cfg, a.device, True)}

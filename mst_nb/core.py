@@ -13,15 +13,16 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA',
-           'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything', 'native_bf16',
-           'resolve_precision', 'autocast_dtype']
+__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything',
+           'native_bf16', 'resolve_precision', 'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')
 CENTERINGS = ('center', 'sinkhorn')  # DINO's running centre, or DINOv2's Sinkhorn–Knopp targets
+COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune', 'aot_eager')  # see `compile_parts` (06b_model)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -103,6 +104,7 @@ class MSTConfig:
     teacher_momentum:float=0.996  # EMA momentum at the start, cosine to `teacher_momentum_end` per iteration (DINO)
     teacher_momentum_end:float=1.0  # EMA momentum at the last iteration (DINO: 1, a frozen teacher at the end)
     precision:str='auto'  # 'auto': bf16 where the device computes it natively, else fp32; or 'bf16', 'fp16' (scaler), 'fp32'
+    compile:str='off'  # torch.compile the student, teacher and decoder: 'default', 'reduce-overhead' (+ CUDA graphs), 'max-autotune'; 'aot_eager' traces without inductor
     # --- monitoring and checkpoints ---
     knn_every:int=1  # epochs between online k-NN evaluations; 0 disables
     knn_k:int=20  # neighbours of the weighted k-NN (DINO's evaluation protocol)
@@ -221,6 +223,7 @@ def _validate(c:MSTConfig):
     _require(c.min_lr <= c.lr, 'min_lr', f'<= lr ({c.lr})', c.min_lr)
     _require(c.mask_strategy in MASK_STRATEGIES, 'mask_strategy', f'one of {MASK_STRATEGIES}', c.mask_strategy)
     _require(c.precision in PRECISIONS, 'precision', f'one of {PRECISIONS}', c.precision)
+    _require(c.compile in COMPILE_MODES, 'compile', f'one of {COMPILE_MODES}', c.compile)
     _require(c.centering in CENTERINGS, 'centering', f'one of {CENTERINGS}', c.centering)
     _require(c.decoder_norm in DECODER_NORMS, 'decoder_norm', f'one of {DECODER_NORMS}', c.decoder_norm)
     for n in ['global_crop_size', 'local_crop_size']:

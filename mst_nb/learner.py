@@ -26,7 +26,7 @@ from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, E
                               TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
                               wd_schedule)
 from .core import MSTConfig
-from .model import StudentTeacher, mst_loss_func, unwrap
+from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
 
 # %% auto #0
 __all__ = ['mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']
@@ -52,7 +52,7 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
     if not progress: callbacks.append(EpochLine())
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)
-    learn = Learner(dls, StudentTeacher(cfg), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
+    learn = Learner(dls, compile_parts(StudentTeacher(cfg), cfg.compile), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
                     wd=cfg.weight_decay, cbs=callbacks + list(cbs or []))
     if not progress:   # a bar redraws hundreds of times per epoch into a log file; fastai's table goes with it
         learn.remove_cb(ProgressCallback); learn.logger = noop

@@ -11,14 +11,14 @@ import torch.nn as nn
 from fastai.torch_core import rank_distrib
 from torch import Tensor
 
-from .core import MSTConfig
+from .core import COMPILE_MODES, MSTConfig
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
 from .masking import make_mask, mask_params
 from .vit import ViTWithHead
 
 # %% auto #0
-__all__ = ['ATTENTION_STRATEGIES', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap']
+__all__ = ['ATTENTION_STRATEGIES', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts']
 
 # %% ../nbs/06b_model.ipynb #3afcd1bc
 ATTENTION_STRATEGIES = ('mst', 'attn_low', 'attn_high')
@@ -87,4 +87,16 @@ def mst_loss_func(out:dict, *labels) -> Tensor:
 def unwrap(model:nn.Module) -> StudentTeacher:
     "The `StudentTeacher` inside whatever accelerate/DDP wrapped it in"
     while hasattr(model, 'module'): model = model.module
+    return model
+
+# %% ../nbs/06b_model.ipynb #10d6569f
+def compile_parts(model:StudentTeacher, # from `StudentTeacher(cfg)`
+                  mode:str='default', # `MSTConfig.compile`: 'off', 'default', 'reduce-overhead', 'max-autotune', 'aot_eager'
+                 ) -> StudentTeacher:
+    "`torch.compile` the student, the teacher and the decoder in place (parameters and state_dict keys unchanged)"
+    if mode not in COMPILE_MODES: raise ValueError(f'compile must be one of {COMPILE_MODES}, got {mode!r}')
+    if mode == 'off': return model
+    kw = dict(backend='aot_eager') if mode == 'aot_eager' else dict(backend='inductor', mode=mode)
+    for m in (model.student, model.teacher, model.decoder):
+        if m is not None: m.compile(dynamic=False, **kw)   # shapes are fixed per run: one graph each, no guards on sizes
     return model

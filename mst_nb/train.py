@@ -128,9 +128,9 @@ def train(cfg:MSTConfig, # the run's settings
                               'or choose another --out')
     if resume is not None and main:
         saved = out/'config.json'
-        # a run may go on longer, from a copied or moved folder, with other previews; a field its config.json predates
+        # a run may go on longer, from a copied or moved folder, with other previews, compiled or not; a field its config.json predates
         # (written by an older mst_nb) takes this command's value
-        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir, preview_every=cfg.preview_every)
+        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir, preview_every=cfg.preview_every, compile=cfg.compile)
         if saved.is_file():
             written = json.loads(saved.read_text())
             same.update({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in written})

@@ -363,7 +363,8 @@ class Previews(Callback):
         t0, m = time.perf_counter(), unwrap(self.learn.model)
         parts = TrainedMST(m.cfg, m.teacher.backbone, m.student.backbone, m.decoder)
         was = [x.training for x in (m.teacher, m.student)]
-        fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}')
+        with torch.compiler.set_stance('force_eager'):   # a compiled run (--compile) does not build eval-mode graphs for this
+            fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}')
         m.teacher.train(was[0]); m.student.train(was[1])
         if m.decoder is not None: m.decoder.train(was[1])
         if self.dir is not None:
