@@ -65,6 +65,14 @@ def _bare(axs):
 
 def _device(m:torch.nn.Module) -> torch.device: return next(m.parameters()).device
 
+@torch.no_grad()
+def _attention(teacher:MaskedViT, images:Tensor, cfg:MSTConfig, per_head:bool=False) -> Tensor:
+    "The last block's CLS attention of uint8 `images`, in eval mode (the teacher's mode is restored), on the CPU"
+    was_training = teacher.training; teacher.eval()
+    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head)
+    teacher.train(was_training)
+    return att.cpu()
+
 # %% ../nbs/11_viz.ipynb #06a22a23
 @torch.no_grad()
 def attention_figure(teacher:MaskedViT, # a teacher backbone
@@ -74,9 +82,7 @@ def attention_figure(teacher:MaskedViT, # a teacher backbone
                      heads:bool=True, # also one column per head
                     ) -> plt.Figure:
     "Each photo, its head-mean CLS attention, DINO's `mass` view and every head's attention"
-    was_training = teacher.training; teacher.eval()
-    per_head = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=True).cpu()  # (n,nh,N)
-    teacher.train(was_training)
+    per_head = _attention(teacher, images, cfg, per_head=True)   # (n,nh,N)
     mean = per_head.mean(1) / per_head.mean(1).sum(-1, keepdim=True)
     keep, grid, S = attention_mass_mask(mean, mass), _grid(cfg), cfg.global_crop_size
     n, nh = per_head.shape[:2]
@@ -103,9 +109,7 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
                  seed:int=0, # photo i's draws come from a generator seeded with seed + i
                 ) -> plt.Figure:
     "One row per photo: the photo, the teacher's attention, and the student's input under each strategy"
-    was_training = teacher.training; teacher.eval()
-    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg)).cpu()
-    teacher.train(was_training)
+    att = _attention(teacher, images, cfg)
     grid, S, params = _grid(cfg), cfg.global_crop_size, mask_params(cfg)
     cols = len(strategies) + 2
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.3), squeeze=False)
@@ -164,10 +168,7 @@ def on_object(teacher:MaskedViT, # whose attention is measured and guides the ma
               images:Tensor, # uint8 (n,3,H,W) the annotated photos
               boxes:list[list[tuple]], cfg:MSTConfig, **kwargs) -> dict:
     "`object_shares` of `teacher`'s own attention over `images`"
-    was_training = teacher.training; teacher.eval()
-    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg))
-    teacher.train(was_training)
-    return object_shares(att, boxes, cfg, **kwargs)
+    return object_shares(_attention(teacher, images, cfg), boxes, cfg, **kwargs)
 
 def on_object_table(results:dict[str, dict]) -> str:
     "A markdown table of `on_object` results (mean ± standard error over the photos), one row per model"
@@ -193,9 +194,7 @@ def _outline(ax, obj:Tensor, grid:tuple[int,int], size:int):
 def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg:MSTConfig,
                   strategy:str='mst', seed:int=0) -> plt.Figure:
     "Per photo: the object's patches outlined on the photo, on the teacher's attention and on one `strategy` mask"
-    was_training = teacher.training; teacher.eval()
-    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg)).cpu()
-    teacher.train(was_training)
+    att = _attention(teacher, images, cfg)
     grid, S = _grid(cfg), cfg.global_crop_size
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(_crops(images, cfg)):
