@@ -9,6 +9,9 @@ each synchronisation (a `.item()`, a host-to-device copy from pageable memory, a
 drains that queue. This runs the real fastai training loop (`mst_learner`: multi-crop, masking, losses, every
 callback) under `torch.cuda.set_sync_debug_mode('warn')` and counts the warnings per batch, grouped by the line of
 this package (or of fastai) that triggered them. The first batches are skipped (first-call allocations and caches).
+
+Without a GPU it counts the ops that would wait on one (`mst_nb.learner.HostReads`: scalar reads, `nonzero`,
+boolean-mask indexing) in the same loop on the CPU, and says which of them wait only there.
 """
 import argparse, collections, traceback, warnings
 from pathlib import Path
@@ -18,7 +21,7 @@ from fastai.callback.core import Callback, CancelFitException
 
 from mst_nb.core import MSTConfig, seed_everything
 from mst_nb.data import mst_dls
-from mst_nb.learner import mst_learner
+from mst_nb.learner import HOST_ONLY, host_reads_per_step, mst_learner
 
 
 class CountSyncs(Callback):
@@ -47,10 +50,10 @@ def main():
     ap.add_argument('--data', default='sample', help='a data spec; enough images for skip + batches batches in one epoch')
     ap.add_argument('--skip', type=int, default=3); ap.add_argument('--batch-size', type=int, default=None)
     a = ap.parse_args()
-    if not torch.cuda.is_available(): raise SystemExit('bench/syncs.py counts CUDA synchronisations: it needs a GPU')
     cfg = MSTConfig.from_preset(a.preset, data=a.data, epochs=100, warmup_epochs=0, freeze_last_layer_epochs=0, knn_every=0,
                                 **({'batch_size': a.batch_size} if a.batch_size else {}))
     seed_everything(cfg.seed)
+    if not torch.cuda.is_available(): return cpu_proxy(cfg, a)
     counter = CountSyncs(a.skip, a.batches)
     learn = mst_learner(cfg, mst_dls(cfg), cbs=[counter])
     where = collections.Counter()
@@ -64,6 +67,18 @@ def main():
           f'{total / a.batches:.1f} synchronisations per training batch ({a.batches} batches after {a.skip})\n')
     print('| per batch | where |\n|---|---|')
     for line, n in where.most_common(): print(f'| {n / a.batches:.1f} | `{line}` |')
+
+
+def cpu_proxy(cfg, a):
+    "No GPU: the ops of the same loop that wait for a GPU, per training batch, counted on the CPU"
+    learn = mst_learner(cfg, mst_dls(cfg, device='cpu'), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); reads = host_reads_per_step(learn, a.skip, a.batches)
+    gpu = sum(v for (op, where), v in reads.items() if where not in HOST_ONLY)
+    print(f'# no GPU: CPU proxy (HostReads), torch {torch.__version__}, preset {a.preset}, batch {cfg.batch_size}: '
+          f'{gpu:.1f} reads per training batch that would wait on a GPU ({a.batches} batches after {a.skip})\n')
+    print('| per batch | op | where | on a GPU |\n|---|---|---|---|')
+    for (op, where), n in reads.items(): print(f'| {n:.1f} | `{op}` | `{where}` | {"no: " + HOST_ONLY[where] if where in HOST_ONLY else "waits"} |')
 
 
 if __name__ == '__main__': main()

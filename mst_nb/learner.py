@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_learner.ipynb #19a0cfc3
 from __future__ import annotations
-import sys
+import collections, math, sys, time
 from functools import partial
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 from fastcore.basics import noop
 from fastprogress.fastprogress import IN_NOTEBOOK
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
@@ -19,6 +20,7 @@ from fastai.distributed import DistributedDL
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .augment import MultiCrop
 from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
@@ -29,9 +31,19 @@ from .core import MSTConfig
 from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
 
 # %% auto #0
-__all__ = ['mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']
+__all__ = ['HOST_READ_OPS', 'HOST_ONLY', 'ThrottledProgress', 'mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders',
+           'HostReads', 'host_reads_per_step']
 
 # %% ../nbs/08_learner.ipynb #e2cf63bd
+class ThrottledProgress(ProgressCallback):
+    "fastai's progress bar, reading the smoothed loss back from the device at most every `every` seconds"
+    name = 'progress'   # `learn.progress`, as fastai's own: `learn.no_bar()` finds it
+    def __init__(self, every:float=1.0): self.every, self.shown = every, -math.inf
+    def after_batch(self):   # fastai's reads `smooth_loss.item()` after every batch: on a GPU, one more wait per step
+        self.pbar.update(self.iter + 1)
+        if hasattr(self, 'smooth_loss') and time.perf_counter() - self.shown >= self.every:
+            self.pbar.comment, self.shown = f'{self.smooth_loss.item():.4f}', time.perf_counter()
+
 def mst_learner(cfg:MSTConfig, # the run's settings
                 dls:DataLoaders, # from `mst_dls(cfg)`: uint8 image batches
                 out_dir:str|Path|None=None, # checkpoints and log go here; None: neither (notebooks, tests)
@@ -54,8 +66,9 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)
     learn = Learner(dls, compile_parts(StudentTeacher(cfg), cfg.compile), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
                     wd=cfg.weight_decay, cbs=callbacks + list(cbs or []))
-    if not progress:   # a bar redraws hundreds of times per epoch into a log file; fastai's table goes with it
-        learn.remove_cb(ProgressCallback); learn.logger = noop
+    learn.remove_cb(ProgressCallback)   # fastai's own bar, a default callback: ThrottledProgress replaces it, or none
+    if progress: learn.add_cb(ThrottledProgress())
+    else: learn.logger = noop   # a bar redraws hundreds of times per epoch into a log file; fastai's table goes with it
     learn.recorder.valid_metrics = False  # no loss pass on validation data: k-NN is the validation (KNNMonitor)
     learn.first_epoch, learn.knn_baselines = 0, None   # fit_mst sets both when it resumes a run
     return learn
@@ -89,3 +102,52 @@ def distributed_loaders(learn:Learner) -> Learner:
     learn.dls.loaders = [dl if isinstance(dl, DistributedDL) else ProcessGroupDL(dl, device=learn.dls.device)
                          for dl in learn.dls.loaders]
     return learn
+
+# %% ../nbs/08_learner.ipynb #54137f62
+_aten = torch.ops.aten
+HOST_READ_OPS = {_aten._local_scalar_dense.default, _aten.nonzero.default, _aten.masked_select.default,
+                 _aten.is_nonzero.default, _aten.equal.default, _aten.item.default}
+HOST_ONLY = {   # reads HostReads finds on a CPU that do not wait on a GPU, and why
+    'augment.py:render_views': 'picks the views to blur on a CPU only (on a GPU it blurs all: σ = 0 is the identity)',
+    'schedule.py:combine_scheds.<locals>._inner': "fastai's schedule computes on host tensors in every run"}
+_MASK_INDEXING = {_aten.index.Tensor, _aten.index_put.default, _aten.index_put_.default}   # a bool index: nonzero inside
+
+def _caller(depth:int=2) -> str:
+    "'file.py:function' of the innermost frame of mst_nb, fastai or fastprogress that led here (else the innermost)"
+    f = inner = sys._getframe(depth)
+    while f is not None and not any(p in f.f_code.co_filename for p in ('/mst_nb/', '/fastai/', '/fastprogress/')): f = f.f_back
+    f = f or inner
+    return f'{Path(f.f_code.co_filename).name}:{f.f_code.co_qualname}'
+
+class HostReads(TorchDispatchMode):
+    "Within it, count the ops that make the host wait for the device, as {(op, 'file.py:function'): n}"
+    def __init__(self):
+        super().__init__(); self.counts = collections.Counter()
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        hit = func in HOST_READ_OPS or (func in _MASK_INDEXING and any(
+            i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1]))
+        if hit: self.counts[(func.__name__.split('.')[0], _caller())] += 1
+        return func(*args, **(kwargs or {}))
+
+class _CountHostReads(Callback):
+    "Count from the start of batch `skip` to the start of batch `skip + n`, then stop the fit"
+    order = -100   # first: the window holds whole batches, augmentation included
+    def __init__(self, skip:int, n:int): self.skip, self.n, self.done, self.mode = skip, n, 0, None
+    def before_batch(self):
+        if self.done == self.skip: self.mode = HostReads().__enter__()
+        if self.done == self.skip + self.n: self._close(); raise CancelFitException()
+    def after_batch(self): self.done += 1
+    def after_fit(self): self._close()
+    def _close(self):
+        if self.mode is not None: self.mode.__exit__(None, None, None); self.counts, self.mode = self.mode.counts, None
+
+def host_reads_per_step(learn:Learner, # from `mst_learner`; its `fit` runs until the window is counted
+                        skip:int=3, # batches not counted (first-call caches, the first epoch's baselines)
+                        n:int=5, # batches counted
+                       ) -> dict:
+    "{(op, 'file.py:function'): reads per training batch} over `n` batches of `learn`'s real training loop"
+    counter = _CountHostReads(skip, n)
+    learn.add_cb(counter)
+    try: learn.fit(1 + (skip + n) // len(learn.dls.train))
+    finally: learn.remove_cb(counter)
+    return {k: v / n for k, v in counter.counts.most_common()}

@@ -39,8 +39,8 @@ def dino_ce(student_out:Tensor, # (V·B, K) head outputs of all V views, view-ma
         log_p = F.log_softmax(student_out.float() / student_temp, dim=-1).view(V, B, -1)         # (V,B,K)
         q = targets.detach().float().view(n_global, B, -1)                                     # (G,B,K)
         pair = -torch.einsum('gbk,vbk->gv', q, log_p) / B                                      # (G,V) mean CE per pair
-    keep = ~torch.eye(n_global, V, dtype=torch.bool, device=pair.device)                       # no view with itself
-    return pair[keep].mean()
+    # every pair but a view with itself (the diagonal): sums, not pair[mask], which would wait for the GPU (nonzero)
+    return (pair.sum() - pair.diagonal().sum()) / (pair.numel() - min(n_global, V))
 
 # %% ../nbs/06_losses.ipynb #8cbf1ec8
 def _logsumexp_over_batch(log_q:Tensor) -> Tensor:
@@ -80,30 +80,46 @@ class DINOLoss(nn.Module):
                  centering:str='center', # 'center' (DINO) or 'sinkhorn' (DINOv2)
                  sinkhorn_iterations:int=3):
         super().__init__()
-        self.teacher_temps, self.student_temp, self.center_momentum, self.n_global = teacher_temps, student_temp, center_momentum, n_global
+        self.student_temp, self.center_momentum, self.n_global = student_temp, center_momentum, n_global
+        self.teacher_temps = tuple(float(t) for t in teacher_temps)
         self.centering, self.sinkhorn_iterations = centering, sinkhorn_iterations
         self.register_buffer('center', torch.zeros(1, out_dim))
+        # τ_t of every epoch on the loss's device (not checkpointed: the config makes it): the step selects its epoch's
+        # as a 0-dim tensor, with no copy from the host, and a compiled `terms` sees one tensor input for all epochs
+        self.register_buffer('temps', torch.tensor(self.teacher_temps, dtype=torch.float32), persistent=False)
 
     @classmethod
     def from_config(cls, cfg:MSTConfig) -> DINOLoss:
         return cls(cfg.out_dim, teacher_temp_schedule(cfg), cfg.student_temp, cfg.center_momentum,
                    centering=cfg.centering, sinkhorn_iterations=cfg.sinkhorn_iterations)
 
-    def teacher_temp(self, epoch:int) -> float: return float(self.teacher_temps[min(int(epoch), len(self.teacher_temps) - 1)])
+    def _epoch(self, epoch:int) -> int: return min(int(epoch), len(self.teacher_temps) - 1)
+    def teacher_temp(self, epoch:int) -> float: return self.teacher_temps[self._epoch(epoch)]
+
+    def _targets(self, teacher_out:Tensor, teacher_temp:Tensor|float) -> Tensor:
+        if self.centering == 'sinkhorn': return sinkhorn_knopp(teacher_out, teacher_temp, self.sinkhorn_iterations)
+        return centred_targets(teacher_out, self.center, teacher_temp)
 
     def targets(self, teacher_out:Tensor, epoch:int=0) -> Tensor:
         "The teacher's target distributions for this batch (centred and sharpened, or Sinkhorn–Knopp)"
-        if self.centering == 'sinkhorn': return sinkhorn_knopp(teacher_out, self.teacher_temp(epoch), self.sinkhorn_iterations)
-        return centred_targets(teacher_out, self.center, self.teacher_temp(epoch))
+        return self._targets(teacher_out, self.temps[self._epoch(epoch)])
+
+    def terms(self, student_out:Tensor, teacher_out:Tensor,
+              teacher_temp:Tensor, # τ_t, a 0-dim tensor (`self.temps[epoch]`)
+              targets:Tensor|None=None) -> tuple[Tensor, Tensor]:
+        "(loss, targets) of this batch; the centre moves. What `compile_parts` compiles: no epoch, no host read"
+        if targets is None: targets = self._targets(teacher_out, teacher_temp)
+        loss = dino_ce(student_out, targets, self.student_temp, self.n_global)
+        if self.centering == 'center': self.update_center(teacher_out)
+        return loss, targets
 
     def forward(self, student_out:Tensor, teacher_out:Tensor, epoch:int=0,
                 targets:Tensor|None=None, # `self.targets(teacher_out, epoch)`, when the caller already has them
-               ) -> Tensor:
+                return_targets:bool=False, # also return the targets (for the entropy monitor: no second softmax)
+               ) -> Tensor|tuple[Tensor, Tensor]:
         "The loss for this batch; then the centre moves towards this batch's teacher mean"
-        if targets is None: targets = self.targets(teacher_out, epoch)
-        loss = dino_ce(student_out, targets, self.student_temp, self.n_global)
-        if self.centering == 'center': self.update_center(teacher_out)
-        return loss
+        loss, targets = self.terms(student_out, teacher_out, self.temps[self._epoch(epoch)], targets)
+        return (loss, targets) if return_targets else loss
 
     @torch.no_grad()
     def update_center(self, teacher_out:Tensor):

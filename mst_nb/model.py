@@ -43,8 +43,7 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
         scores = attention if attention is not None else globals_.new_zeros(len(globals_), grid[0] * grid[1])
         masks = make_mask(cfg.mask_strategy, scores, grid, generator, **mask_params(cfg))   # (2B,h,w)
     s = student(crops, masks)
-    targets = dino_loss.targets(t['out'], epoch)                                 # once, for the loss and the monitor
-    dino = dino_loss(s['out'], t['out'], epoch, targets=targets)
+    dino, targets = dino_loss(s['out'], t['out'], epoch, return_targets=True)   # targets once: loss and monitor
     out = dict(dino=dino, masks=masks, attention=attention, teacher_entropy=teacher_entropy(targets))
     if decoder is not None:
         out['recon'] = decoder(s['patches'], grid)                               # (2B,3,s,s)
@@ -93,10 +92,11 @@ def unwrap(model:nn.Module) -> StudentTeacher:
 def compile_parts(model:StudentTeacher, # from `StudentTeacher(cfg)`
                   mode:str='default', # `MSTConfig.compile`: 'off', 'default', 'reduce-overhead', 'max-autotune', 'aot_eager'
                  ) -> StudentTeacher:
-    "`torch.compile` the student, the teacher and the decoder in place (parameters and state_dict keys unchanged)"
+    "`torch.compile` the student, the teacher, the decoder and the DINO loss in place (parameters and state_dict keys unchanged)"
     if mode not in COMPILE_MODES: raise ValueError(f'compile must be one of {COMPILE_MODES}, got {mode!r}')
     if mode == 'off': return model
     kw = dict(backend='aot_eager') if mode == 'aot_eager' else dict(backend='inductor', mode=mode)
     for m in (model.student, model.teacher, model.decoder):
         if m is not None: m.compile(dynamic=False, **kw)   # shapes are fixed per run: one graph each, no guards on sizes
+    model.dino_loss.terms = torch.compile(model.dino_loss.terms, dynamic=False, **kw)   # not forward: it takes the epoch
     return model
