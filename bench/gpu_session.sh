@@ -8,7 +8,9 @@
 #                                        the step and multi-crop benchmarks alone on the GPU; then the four arms
 #                                        (mst, none, random, plain DINO) together for N epochs each, stopped at S
 #                                        seconds if they run late, while the notebook tests run with their cuda
-#                                        cells; then one table (bench/collect_runs.py)
+#                                        cells; then one table (bench/collect_runs.py). Also: bench/syncs.py (host waits
+#                                        per step) and bench/jpeg.py (a folder of 400-px JPEGs end to end, decoded
+#                                        in workers and on the GPU)
 #   EPOCHS=N ARMS_S=S bench/gpu_session.sh seeds
 #                                        the four arms at the imagenette64 preset's small-data recipe for seeds 0, 1
 #                                        and 2 (one seed's four arms at a time, each round stopped at S/3 seconds);
@@ -75,6 +77,7 @@ elif [ "$PHASE" = main ]; then
   run $PY bench/multicrop.py --device cuda --iters 10
   run $PY bench/syncs.py --data $DATA
   run $PY bench/loop.py --device cuda --preset imagenette64 --data $DATA
+  run $PY bench/jpeg.py --device cuda --images 4096 --workers 8 16 --device-decode --folder /tmp/jpegs   # JPEG folders at ImageNet size
   ( timeout $((ARMS_S - 10)) $PY -m pytest tests/test_notebooks.py -q -ra -p no:cacheprovider > "$OUT/nbtests.log" 2>&1
     timeout 120 ${ACCELERATE:-accelerate} launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
       -m mst_nb.train --preset smoke --out $RUNS/accelerate >> "$OUT/nbtests.log" 2>&1 ) &

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #abb9091e
 from __future__ import annotations
-import dataclasses, difflib, json, os, sys, tempfile, typing
+import contextlib, dataclasses, difflib, json, os, sys, tempfile, typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything',
-           'native_bf16', 'resolve_precision', 'autocast_dtype']
+           'native_bf16', 'resolve_precision', 'autocast_dtype', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -379,3 +379,14 @@ def autocast_dtype(precision:str, # `MSTConfig.precision`
     if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"precision='bf16' is not supported on {torch.cuda.get_device_name(device)}; use precision='fp16'")
     return torch.bfloat16 if precision == 'bf16' else torch.float16
+
+# %% ../nbs/00_core.ipynb #3a850ceb
+@contextlib.contextmanager
+def eval_mode(*modules:torch.nn.Module|None): # None entries (an absent decoder) are skipped
+    "Inside the block every module (and submodule) is in eval mode; after it, each one's own mode is restored"
+    modes = [(m, m.training) for module in modules if module is not None for m in module.modules()]
+    try:
+        for m, _ in modes: m.training = False
+        yield
+    finally:
+        for m, was in modes: m.training = was

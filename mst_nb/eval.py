@@ -15,7 +15,7 @@ from fastai.torch_core import default_device
 
 from safetensors.torch import load_file, save_file
 
-from .core import MSTConfig, _atomic_write_text, _prog, atomic_write, seed_everything
+from .core import MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything
 from .data import ASSETS, load_images
 from .decoder import GlobalDecoder
 from .model import StudentTeacher
@@ -112,17 +112,15 @@ def probe_features(backbone:MaskedViT, # its forward's blocks are read one by on
                   ) -> Tensor:
     "Frozen features (n, n_last_blocks·D [+ D]) for a linear probe"
     device = device or next(backbone.parameters()).device
-    vit, was_training = backbone.vit, backbone.training
-    backbone.eval()
-    out = []
-    for b in images.split(batch_size):
-        t, taken = backbone.embed(prepare_images(b.to(device), cfg)), []
-        for i, blk in enumerate(vit.blocks):
-            t = blk(t)
-            if i >= len(vit.blocks) - n_last_blocks: taken.append(vit.norm(t))         # (b,prefix+N,D)
-        f = [x[:, 0] for x in taken] + ([taken[-1][:, backbone.n_prefix:].mean(1)] if avgpool else [])
-        out.append(torch.cat(f, dim=1).float())                                       # (b, n·D [+D])
-    backbone.train(was_training)
+    vit, out = backbone.vit, []
+    with eval_mode(backbone):
+        for b in images.split(batch_size):
+            t, taken = backbone.embed(prepare_images(b.to(device), cfg)), []
+            for i, blk in enumerate(vit.blocks):
+                t = blk(t)
+                if i >= len(vit.blocks) - n_last_blocks: taken.append(vit.norm(t))         # (b,prefix+N,D)
+            f = [x[:, 0] for x in taken] + ([taken[-1][:, backbone.n_prefix:].mean(1)] if avgpool else [])
+            out.append(torch.cat(f, dim=1).float())                                       # (b, n·D [+D])
     return torch.cat(out)
 
 # %% ../nbs/10_eval.ipynb #e0a300d5

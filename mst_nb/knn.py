@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .augment import normalize
-from .core import MSTConfig
+from .core import MSTConfig, eval_mode
 
 # %% auto #0
 __all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects', 'raw_pixel_features',
@@ -65,9 +65,7 @@ def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm t
                     ) -> Tensor:
     "L2-normalised CLS features (n,D) of `images`"
     device = device or next(backbone.parameters()).device
-    was_training = backbone.training; backbone.eval()
-    feats = [backbone(prepare_images(b.to(device), cfg))[:, 0].float() for b in images.split(batch_size)]
-    backbone.train(was_training)
+    with eval_mode(backbone): feats = [backbone(prepare_images(b.to(device), cfg))[:, 0].float() for b in images.split(batch_size)]
     return F.normalize(torch.cat(feats), dim=1)
 
 def _world() -> int:

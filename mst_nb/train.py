@@ -12,12 +12,11 @@ import torch
 import torch.distributed as dist
 from fastcore.docments import docments
 from fastai.torch_core import num_distrib, rank_distrib
-from safetensors.torch import save_file
 from timm.models import save_for_hf
 
 from .callbacks import CheckpointError, previous_checkpoint
 from .model import unwrap
-from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, atomic_write, parse_field,
+from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, parse_field,
                          seed_everything)
 from .data import mst_dls
 from .knn import gather_objects
@@ -87,13 +86,19 @@ def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:
     os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
     return folder
 
+def _link(src:Path, dst:Path):
+    "`dst` as a hard link to `src` (one copy on disk), or a copy where the file system has no hard links; atomic"
+    tmp = dst.with_name(f'.{dst.name}.tmp'); tmp.unlink(missing_ok=True)
+    try: os.link(src, tmp)
+    except OSError: shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
 def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
     "Write `backbone.safetensors` + `backbone.json` (timm architecture + arguments) and the timm folder `backbone/` into `out_dir`"
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in vit.state_dict().items()}
-    atomic_write(out/'backbone.safetensors', lambda p: save_file(weights, str(p)))
-    _atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
     save_timm_folder(vit, cfg, out/'backbone')
+    _link(out/'backbone'/'model.safetensors', out/'backbone.safetensors')   # the same weights: stored once
+    _atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
     return out/'backbone.safetensors'
 
 def load_backbone(out_dir:str|Path):

@@ -17,7 +17,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 from fastcore.basics import IN_NOTEBOOK
 
-from .core import MASK_STRATEGIES, MSTConfig
+from .core import MASK_STRATEGIES, MSTConfig, eval_mode
 from .data import ASSETS, ImageSet, decoded_subset
 from .eval import PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images
@@ -68,10 +68,7 @@ def _device(m:torch.nn.Module) -> torch.device: return next(m.parameters()).devi
 @torch.no_grad()
 def _attention(teacher:MaskedViT, images:Tensor, cfg:MSTConfig, per_head:bool=False) -> Tensor:
     "The last block's CLS attention of uint8 `images`, in eval mode (the teacher's mode is restored), on the CPU"
-    was_training = teacher.training; teacher.eval()
-    att = cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head)
-    teacher.train(was_training)
-    return att.cpu()
+    with eval_mode(teacher): return cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head).cpu()
 
 # %% ../nbs/11_viz.ipynb #06a22a23
 @torch.no_grad()
@@ -361,11 +358,9 @@ class Previews(Callback):
         if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return
         t0, m = time.perf_counter(), unwrap(self.learn.model)
         parts = TrainedMST(m.cfg, m.teacher.backbone, m.student.backbone, m.decoder)
-        was = [x.training for x in (m.teacher, m.student)]
-        with torch.compiler.set_stance('force_eager'):   # a compiled run (--compile) does not build eval-mode graphs for this
+        # force_eager: a compiled run (--compile) builds no eval-mode graphs for this; every mode is restored after
+        with eval_mode(m.teacher, m.student, m.decoder), torch.compiler.set_stance('force_eager'):
             fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}')
-        m.teacher.train(was[0]); m.student.train(was[1])
-        if m.decoder is not None: m.decoder.train(was[1])
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True); fig.savefig(self.dir/f'epoch_{self.epoch + 1:03d}.png', dpi=90)
         if self.show:
