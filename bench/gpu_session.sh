@@ -74,7 +74,8 @@ elif [ "$PHASE" = main ]; then
   run $PY bench/step.py --device cuda --presets in1k_vit_small --batch 64 --steps 10 --warmup 3
   run $PY bench/step.py --device cuda --presets imagenette64 --batch 256 --steps 10 --warmup 5 --compile reduce-overhead
   run $PY bench/step.py --device cuda --presets in1k_vit_small --batch 64 --steps 10 --warmup 5 --compile default
-  run $PY bench/multicrop.py --device cuda --iters 10
+  run $PY bench/multicrop.py --device cuda --iters 10 --batch 64 256 --compile default                  # eager and compiled crops
+  run $PY bench/multicrop.py --device cuda --iters 10 --batch 64 256 --compile default --step --no-reference --presets in1k_vit_small   # crops' share of the compiled step (target < 10%)
   run $PY bench/syncs.py --data $DATA
   run $PY bench/loop.py --device cuda --preset imagenette64 --data $DATA
   run $PY bench/jpeg.py --device cuda --images 4096 --workers 8 16 --device-decode --folder /tmp/jpegs   # JPEG folders at ImageNet size

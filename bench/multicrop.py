@@ -2,14 +2,21 @@
 
     python bench/multicrop.py                       # CPU, both presets
     python bench/multicrop.py --device cuda         # on a GPU (the reference pipeline still runs on the CPU)
+    python bench/multicrop.py --device cuda --batch 64 256 --compile default --step   # issue 12: crops' share of a step
 
 The reference is DINO's `DataAugmentationDINO` rebuilt from torchvision transforms on PIL images (bicubic random
 resized crops, flip, colour jitter, grayscale, PIL Gaussian blur, solarisation, to-tensor, normalise), one image at a
 time as a DataLoader worker runs it; its throughput is measured in one process and multiplied by the number of cores
 (perfect scaling over workers, an upper bound). `multi_crop` gets the same decoded images as one uint8 batch and
 uses all cores through torch's threads. Decoding is excluded from both: both start from decoded pixels.
+
+With `--compile MODE` the same batches are also rendered through `render_fn(MODE)` (what `--compile` trains with),
+timed after a warm-up that includes the build, and the largest difference from the eager views is printed. With
+`--step` the MST training step of `bench/step.py` is timed at the same batch (compiled with the same MODE) and the
+crops' share of crops + step is printed: issue 12's target is under 10% at 224/96 px.
 """
-import argparse, os, platform, random, time, warnings
+import argparse, os, platform, random, statistics, sys, time, warnings
+from pathlib import Path
 
 import torch
 import torchvision.transforms as T
@@ -53,36 +60,63 @@ def bench_reference(images, cfg, seconds=4.0):
     return n / (time.perf_counter() - t0)
 
 
-def bench_multicrop(images, cfg, device, iters):
-    x, g = images.to(device), torch.Generator(device).manual_seed(0)
-    sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    multi_crop(x, cfg, g); sync()
-    t0 = time.perf_counter()
-    for _ in range(iters): multi_crop(x, cfg, g)
-    sync()
-    return iters * len(x) / (time.perf_counter() - t0)
+def _timed(f, iters, sync):
+    "Median seconds of `f()` over `iters` calls, after one untimed call (with compile: the build)"
+    f(); sync(); times = []
+    for _ in range(iters):
+        t0 = time.perf_counter(); f(); sync(); times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--batch', type=int, nargs='+', default=[64])
     ap.add_argument('--iters', type=int, default=5); ap.add_argument('--presets', nargs='+', default=['imagenette64', 'in1k_vit_small'])
+    ap.add_argument('--compile', default='off', help='also render through render_fn(MODE): default, reduce-overhead, max-autotune, aot_eager')
+    ap.add_argument('--step', action='store_true', help="time bench/step.py's MST step at the same batch (compiled with --compile)")
+    ap.add_argument('--no-reference', action='store_true', help="skip DINO's PIL pipeline")
     a = ap.parse_args()
     cores = os.cpu_count()
-    dev = torch.cuda.get_device_name() if a.device.startswith('cuda') else platform.processor() or platform.machine()
-    print(f'# {dev}, {cores} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}\n')
-    print('| preset | views | source px | reference PIL, 1 process (img/s) | reference × cores (img/s) | multi_crop (img/s) | ratio |')
-    print('|---|---|---|---|---|---|---|')
+    cuda = a.device.startswith('cuda')
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    dev = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
+    print(f'# {dev}, {cores} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, median of {a.iters} '
+          f'batches after one warm-up, compile={a.compile}\n')
+    print('| preset | views | source px | batch | reference PIL × cores (img/s) | multi_crop (img/s) | ratio '
+          '| multi_crop (ms) | compiled (ms) | compiled / eager | max abs diff | MST step (ms) | crops / (crops + step) |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    if a.step:
+        sys.path.insert(0, str(Path(__file__).parent)); from step import make_step
     for name in a.presets:
-        cfg = MSTConfig.from_preset(name)
         src = 64 if name == 'imagenette64' else 256  # imagenette64's own size; ImageNet-like decode size for in1k
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DataWarning)  # the 64 px photos are upscaled for the 256 px case
-            images = load_sample('train', size=src).images[:a.batch]
-        ref = bench_reference(images, cfg)
-        ours = bench_multicrop(images, cfg, a.device, a.iters)
-        views = f'2×{cfg.global_crop_size} + {cfg.n_local_crops}×{cfg.local_crop_size}'
-        print(f'| {name} | {views} | {src} | {ref:.0f} | {ref * cores:.0f} | {ours:.0f} | {ours / (ref * cores):.1f}× |')
+            pool = load_sample('train', size=src).images
+        ref = None if a.no_reference else bench_reference(pool[:64], MSTConfig.from_preset(name)) * cores
+        for bs in a.batch:
+            cfg = MSTConfig.from_preset(name, batch_size=bs)
+            x = pool[torch.arange(bs) % len(pool)].to(a.device)
+            crop = lambda c: multi_crop(x, c, torch.Generator(a.device).manual_seed(0))
+            eager = _timed(lambda: crop(cfg), a.iters, sync)
+            comp = diff = '—'
+            if a.compile != 'off':
+                ccfg = cfg.replace(compile=a.compile)
+                t = _timed(lambda: crop(ccfg), a.iters, sync)
+                diff = f'{max((u - v).abs().max().item() for u, v in zip(crop(ccfg), crop(cfg))):.1e}'
+                comp = f'{t * 1e3:.1f} | {t / eager:.2f}×'
+            else: t = eager
+            step_ms = share = '—'
+            if a.step:
+                views = crop(cfg)
+                step = make_step(cfg.replace(compile=a.compile), a.device, True)
+                s = _timed(lambda: step(views), a.iters, sync)
+                step_ms, share = f'{s * 1e3:.1f}', f'{t / (t + s):.1%}'
+            views = f'2×{cfg.global_crop_size} + {cfg.n_local_crops}×{cfg.local_crop_size}'
+            ref_s = '—' if ref is None else f'{ref:.0f}'
+            ratio = '—' if ref is None else f'{bs / eager / ref:.1f}×'
+            comp = comp if a.compile != 'off' else '— | —'
+            print(f'| {name} | {views} | {src} | {bs} | {ref_s} | {bs / eager:.0f} | {ratio} | {eager * 1e3:.1f} | {comp} '
+                  f'| {diff} | {step_ms} | {share} |', flush=True)
 
 
 if __name__ == '__main__': main()

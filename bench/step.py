@@ -30,7 +30,7 @@ def make_step(cfg: MSTConfig, device: str, with_mst: bool):
     teacher.load_state_dict(student.state_dict()); teacher.requires_grad_(False).eval()
     decoder = GlobalDecoder.from_config(cfg, student.backbone.vit.embed_dim).to(device) if cfg.use_decoder else None
     loss_fn = DINOLoss.from_config(cfg).to(device)
-    compile_parts(types.SimpleNamespace(student=student, teacher=teacher, decoder=decoder, dino_loss=loss_fn), cfg.compile)   # as mst_learner does
+    compile_parts(types.SimpleNamespace(student=student, teacher=teacher, decoder=decoder, dino_loss=loss_fn), cfg.compile, device)   # as mst_learner does
     params = [p for m in (student, decoder) if m is not None for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.scaled_lr(), weight_decay=cfg.weight_decay)
     s_params = [p for p in student.parameters()]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_augment.ipynb #b4bb0ae3
 from __future__ import annotations
-import functools, math
+import functools, math, warnings
 
 import torch
 import torch.nn.functional as F
@@ -13,11 +13,11 @@ from torchvision.ops import roi_align
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 
-from .core import MSTConfig
+from .core import COMPILE_MODES, MSTConfig, inductor_missing
 
 # %% auto #0
 __all__ = ['LUMA', 'crop_boxes', 'resized_crops', 'color_transform', 'gaussian_blur', 'view_params', 'render_views', 'normalize',
-           'multi_crop', 'MultiCrop']
+           'render_fn', 'multi_crop', 'MultiCrop']
 
 # %% ../nbs/02_augment.ipynb #da2d52f9
 def _uniform(shape, lo:float, hi:float, generator:torch.Generator) -> Tensor:
@@ -62,9 +62,13 @@ def resized_crops(images:Tensor, # float (B,3,H,W)
 LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 @functools.lru_cache(maxsize=None)
+def _cached_const(values:tuple, device:torch.device) -> Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
 def _const(values:tuple, device:torch.device) -> Tensor:
     "A constant made once per device: copied from the host at every call, it would make the CPU wait for the GPU"
-    return torch.tensor(values, dtype=torch.float32, device=device)
+    if torch.compiler.is_compiling(): return torch.tensor(values, dtype=torch.float32, device=device)  # baked into the graph
+    return _cached_const(values, device)
 
 def _hue_rotation(turns:Tensor) -> Tensor:
     "(n,3,3) rotations of RGB about the gray axis by `turns` × 360°"
@@ -141,6 +145,12 @@ def view_params(n:int, # views to draw
                 solarize=rand(n) < solarize_p.to(dev))
 
 # %% ../nbs/02_augment.ipynb #8f288be8
+@torch.compiler.disable   # its shapes depend on the draws: compiled, it would recompile per count (render_fn)
+def _blur_drawn(x:Tensor, sigma:Tensor, radius:int) -> Tensor:
+    "Blur only the views with σ > 0 (on a CPU, where choosing them costs no wait)"
+    blur = sigma.nonzero().squeeze(1)
+    return x.index_copy(0, blur, gaussian_blur(x[blur], sigma[blur], radius)) if len(blur) else x
+
 def render_views(images:Tensor, # float (B,3,H,W) in [0, 1]
                  source:Tensor, # (n,) index into `images` of each view's image
                  params:dict, # from `view_params`
@@ -154,9 +164,7 @@ def render_views(images:Tensor, # float (B,3,H,W) in [0, 1]
     M, c = color_transform(x.mean((2, 3)), p['factors'], p['order'], p['jitter'], p['gray'])
     x = (torch.einsum('nij,njhw->nihw', M, x) + c[:, :, None, None]).clamp_(0, 1)
     radius = max(1, math.ceil(3 * cfg.blur_sigma[1]))               # fixed by the config: no batch-dependent shape
-    if x.device.type == 'cpu':                                      # only the views drawn for blurring
-        blur = p['sigma'].nonzero().squeeze(1)
-        if len(blur): x = x.index_copy(0, blur, gaussian_blur(x[blur], p['sigma'][blur], radius))
+    if x.device.type == 'cpu': x = _blur_drawn(x, p['sigma'], radius)   # only the views drawn for blurring
     else: x = gaussian_blur(x, p['sigma'], radius)                  # all views (σ = 0: a delta): selecting would sync
     threshold = cfg.solarize_threshold / 255
     x = torch.where(p['solarize'][:, None, None, None] & (x >= threshold), 1 - x, x)
@@ -168,6 +176,20 @@ def normalize(x:Tensor, # float (n,3,H,W) in [0, 1]
     "(x − mean) / std per channel: what every view and every evaluated image goes through"
     return (x - _const(tuple(cfg.norm_mean), x.device)[:, None, None]) / _const(tuple(cfg.norm_std), x.device)[:, None, None]
 
+# %% ../nbs/02_augment.ipynb #c0f1a2b4
+@functools.lru_cache(maxsize=None)
+def render_fn(mode:str='off', # `MSTConfig.compile`
+              device_type:str='cpu', # where the views are rendered
+             ):
+    "`render_views`, or its `torch.compile`d version for `mode` (made once per mode and device type)"
+    if mode not in COMPILE_MODES: raise ValueError(f'compile must be one of {COMPILE_MODES}, got {mode!r}')
+    if mode == 'off': return render_views
+    if mode != 'aot_eager' and (why := inductor_missing(device_type)):
+        warnings.warn(f"compile={mode!r}: {why}; the views are rendered eager")
+        return render_views
+    return torch.compile(render_views, dynamic=False, backend='aot_eager' if mode == 'aot_eager' else 'inductor')
+
+
 # %% ../nbs/02_augment.ipynb #595b196d
 def multi_crop(images:Tensor, # uint8 (B,3,H,W), on any device
                cfg:MSTConfig, # crop sizes, scales, probabilities (DINO's defaults)
@@ -177,17 +199,18 @@ def multi_crop(images:Tensor, # uint8 (B,3,H,W), on any device
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f'multi_crop expects uint8 images (B,3,H,W), got {images.dtype} {tuple(images.shape)}')
     B, _, H, W = images.shape
+    render = render_fn(cfg.compile, images.device.type)
     x = images.float().div_(255)
     idx, dev = torch.arange(B, device=images.device), generator.device   # made on their devices: no host copies
     per_view = lambda p1, p2: torch.cat([torch.full((B,), p1, device=dev), torch.full((B,), p2, device=dev)])
     gp, gs = per_view(*cfg.blur_p[:2]), per_view(*cfg.solarize_p[:2])
     glob = view_params(2 * B, H, W, cfg.global_crop_scale, gp, gs, cfg, generator)
-    views = render_views(x, idx.repeat(2), glob, cfg.global_crop_size, cfg).chunk(2)
+    views = render(x, idx.repeat(2), glob, cfg.global_crop_size, cfg).chunk(2)
     if cfg.n_local_crops:
         n = cfg.n_local_crops * B
         loc = view_params(n, H, W, cfg.local_crop_scale, torch.full((n,), cfg.blur_p[2], device=dev),
                           torch.full((n,), cfg.solarize_p[2], device=dev), cfg, generator)
-        views += render_views(x, idx.repeat(cfg.n_local_crops), loc, cfg.local_crop_size, cfg).chunk(cfg.n_local_crops)
+        views += render(x, idx.repeat(cfg.n_local_crops), loc, cfg.local_crop_size, cfg).chunk(cfg.n_local_crops)
     return list(views)
 
 # %% ../nbs/02_augment.ipynb #52c1c566

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything',
-           'native_bf16', 'resolve_precision', 'autocast_dtype', 'eval_mode']
+           'native_bf16', 'resolve_precision', 'autocast_dtype', 'inductor_missing', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -104,7 +104,7 @@ class MSTConfig:
     teacher_momentum:float=0.996  # EMA momentum at the start, cosine to `teacher_momentum_end` per iteration (DINO)
     teacher_momentum_end:float=1.0  # EMA momentum at the last iteration (DINO: 1, a frozen teacher at the end)
     precision:str='auto'  # 'auto': bf16 where the device computes it natively, else fp32; or 'bf16', 'fp16' (scaler), 'fp32'
-    compile:str='off'  # torch.compile the student, teacher and decoder: 'default', 'reduce-overhead' (+ CUDA graphs), 'max-autotune'; 'aot_eager' traces without inductor
+    compile:str='off'  # torch.compile the networks and the DINO loss: 'default', 'reduce-overhead' (+ CUDA graphs), 'max-autotune' (eager, with a warning, without a C++ compiler or Triton); 'aot_eager' traces without inductor
     # --- monitoring and checkpoints ---
     knn_every:int=1  # epochs between online k-NN evaluations; 0 disables
     knn_k:int=20  # neighbours of the weighted k-NN (DINO's evaluation protocol)
@@ -278,12 +278,12 @@ PRESETS = {
                   global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=32, epochs=25,
                   warmup_epochs=1, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
                   knn_every=5, preview_every=5),
-    # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, 30 epochs in ~30 min on
-    # 2 CPU cores (39.3% k-NN; the recipe of the teacher that ships in the package)
+    # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, compiled (1.6x eager on a
+    # CPU; eager, with a warning, where there is no C++ compiler), 48 epochs in ~28 min on 2 CPU cores (41.0% k-NN)
     'cpu': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
-                global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=30,
+                global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=48,
                 warmup_epochs=3, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
-                knn_every=2, preview_every=2, data='npz:imagenette64'),
+                knn_every=4, preview_every=4, compile='default', data='npz:imagenette64'),
     # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 (DESIGN.md §4) with the small-data recipe (not yet measured on a GPU)
     'imagenette64': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
                          n_local_crops=6, decode_size=64, batch_size=256, epochs=100, warmup_epochs=10, out_dim=4096,
@@ -379,6 +379,21 @@ def autocast_dtype(precision:str, # `MSTConfig.precision`
     if precision == 'bf16' and device.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"precision='bf16' is not supported on {torch.cuda.get_device_name(device)}; use precision='fp16'")
     return torch.bfloat16 if precision == 'bf16' else torch.float16
+
+# %% ../nbs/00_core.ipynb #b1c0a7e3
+def inductor_missing(device:str|torch.device='cpu', # where the compiled code will run
+                    ) -> str|None:
+    "Why inductor cannot build kernels for `device` (no C++ compiler on a CPU, no Triton on a GPU), or None when it can"
+    device = torch.device(device)
+    if device.type == 'cpu':
+        from torch._inductor import cpp_builder   # inductor's own search (config.cpp.cxx, $CXX, g++): the compiler it will call
+        try: cpp_builder.get_cpp_compiler()
+        except Exception: return 'no C++ compiler found (install g++ or set $CXX)'
+    elif device.type == 'cuda':
+        from torch.utils._triton import has_triton
+        if not has_triton(): return 'Triton is not installed (pip install triton)'
+    return None
+
 
 # %% ../nbs/00_core.ipynb #3a850ceb
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
     if not progress: callbacks.append(EpochLine())
     opt_func = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, decouple_wd=True)   # = torch's AdamW defaults (DINO)
-    learn = Learner(dls, compile_parts(StudentTeacher(cfg), cfg.compile), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
+    learn = Learner(dls, compile_parts(StudentTeacher(cfg), cfg.compile, dls.device), loss_func=mst_loss_func, opt_func=opt_func, lr=cfg.scaled_lr(n_proc),
                     wd=cfg.weight_decay, cbs=callbacks + list(cbs or []))
     learn.remove_cb(ProgressCallback)   # fastai's own bar, a default callback: ThrottledProgress replaces it, or none
     if progress: learn.add_cb(ThrottledProgress())
@@ -108,7 +108,7 @@ _aten = torch.ops.aten
 HOST_READ_OPS = {_aten._local_scalar_dense.default, _aten.nonzero.default, _aten.masked_select.default,
                  _aten.is_nonzero.default, _aten.equal.default, _aten.item.default}
 HOST_ONLY = {   # reads HostReads finds on a CPU that do not wait on a GPU, and why
-    'augment.py:render_views': 'picks the views to blur on a CPU only (on a GPU it blurs all: σ = 0 is the identity)',
+    'augment.py:_blur_drawn': 'picks the views to blur on a CPU only (on a GPU it blurs all: σ = 0 is the identity)',
     'schedule.py:combine_scheds.<locals>._inner': "fastai's schedule computes on host tensors in every run"}
 _MASK_INDEXING = {_aten.index.Tensor, _aten.index_put.default, _aten.index_put_.default}   # a bool index: nonzero inside
 

@@ -5,13 +5,15 @@
 # %% ../nbs/06b_model.ipynb #77fb036a
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn as nn
 from fastai.torch_core import rank_distrib
 from torch import Tensor
 
-from .core import COMPILE_MODES, MSTConfig
+from .core import COMPILE_MODES, MSTConfig, inductor_missing
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
 from .masking import make_mask, mask_params
@@ -91,12 +93,17 @@ def unwrap(model:nn.Module) -> StudentTeacher:
 # %% ../nbs/06b_model.ipynb #10d6569f
 def compile_parts(model:StudentTeacher, # from `StudentTeacher(cfg)`
                   mode:str='default', # `MSTConfig.compile`: 'off', 'default', 'reduce-overhead', 'max-autotune', 'aot_eager'
+                  device:str|torch.device='cpu', # where the step will run: inductor needs a C++ compiler there (CPU) or Triton (GPU)
                  ) -> StudentTeacher:
     "`torch.compile` the student, the teacher, the decoder and the DINO loss in place (parameters and state_dict keys unchanged)"
     if mode not in COMPILE_MODES: raise ValueError(f'compile must be one of {COMPILE_MODES}, got {mode!r}')
     if mode == 'off': return model
+    if mode != 'aot_eager' and (why := inductor_missing(device)):   # else the first step fails, minutes into a run
+        warnings.warn(f"compile={mode!r}: {why}; training eager, as with compile='off' (slower, same results)")
+        return model
     kw = dict(backend='aot_eager') if mode == 'aot_eager' else dict(backend='inductor', mode=mode)
     for m in (model.student, model.teacher, model.decoder):
         if m is not None: m.compile(dynamic=False, **kw)   # shapes are fixed per run: one graph each, no guards on sizes
     model.dino_loss.terms = torch.compile(model.dino_loss.terms, dynamic=False, **kw)   # not forward: it takes the epoch
     return model
+
