@@ -17,14 +17,13 @@ median images/s per way is printed, with the ratios.
 import argparse, platform, statistics, time, warnings
 
 import torch
-from fastai.callback.core import Callback, CancelFitException
 
 from mst_nb.augment import multi_crop
 from mst_nb.callbacks import clip_per_parameter, ema_update
 from mst_nb.model import StudentTeacher
 from mst_nb.core import MSTConfig, autocast_dtype, seed_everything
 from mst_nb.data import mst_dls
-from mst_nb.learner import mst_learner
+from mst_nb.learner import BatchWindow, mst_learner
 
 
 def _sync(device):
@@ -76,23 +75,13 @@ def plain_loop(cfg, dls, device, warmup, batches) -> float:
                 return batches * cfg.batch_size / (time.perf_counter() - t0)
 
 
-class _Clock(Callback):
-    "Time from the start of batch `warmup` to the start of batch `warmup + batches`, then stop the fit"
-    order = -100   # before MultiCrop: a timed batch's augmentation is inside the window
-    def __init__(self, warmup, batches, device): self.warmup, self.batches, self.device, self.n = warmup, batches, device, 0
-    def before_batch(self):
-        if self.n == self.warmup: _sync(self.device); self.t0 = time.perf_counter()
-        if self.n == self.warmup + self.batches:
-            _sync(self.device); self.seconds = time.perf_counter() - self.t0; raise CancelFitException()
-    def after_batch(self): self.n += 1
-
-
 def fastai_loop(cfg, dls, device, warmup, batches) -> float:
     "Images/s of `mst_learner`'s fit (every callback of a real run; no checkpoints or log files)"
-    clock = _Clock(warmup, batches, device)
+    marks = []   # the window's start and end, the device drained at both
+    clock = BatchWindow(warmup, batches, *[lambda: (_sync(device), marks.append(time.perf_counter()))] * 2)
     learn = mst_learner(cfg, dls, cbs=[clock])
     with learn.no_bar(), learn.no_logging(): learn.fit(max(1, cfg.epochs))
-    return batches * cfg.batch_size / clock.seconds
+    return batches * cfg.batch_size / (marks[1] - marks[0])
 
 
 def main():

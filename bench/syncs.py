@@ -13,35 +13,20 @@ this package (or of fastai) that triggered them. The first batches are skipped (
 Without a GPU it counts the ops that would wait on one (`mst_nb.learner.HostReads`: scalar reads, `nonzero`,
 boolean-mask indexing) in the same loop on the CPU, and says which of them wait only there.
 """
-import argparse, collections, traceback, warnings
+import argparse, collections, linecache, warnings
 from pathlib import Path
 
 import torch
-from fastai.callback.core import Callback, CancelFitException
 
 from mst_nb.core import MSTConfig, seed_everything
 from mst_nb.data import mst_dls
-from mst_nb.learner import HOST_ONLY, host_reads_per_step, mst_learner
+from mst_nb.learner import HOST_ONLY, BatchWindow, host_reads_per_step, mst_learner, package_frame
 
 
-class CountSyncs(Callback):
-    "Count from the start of batch `skip` to the start of batch `skip + n` (whole batches, every callback included)"
-    order = -100   # before MultiCrop, so a batch's own augmentation is inside its window
-    def __init__(self, skip, n): self.skip, self.n, self.done, self.counting = skip, n, 0, False  # across epochs
-    def before_batch(self):
-        if self.done == self.skip: torch.cuda.set_sync_debug_mode('warn'); self.counting = True
-        if self.done == self.skip + self.n:
-            torch.cuda.set_sync_debug_mode(0); self.counting = False; raise CancelFitException()
-    def after_batch(self): self.done += 1
-
-
-def source_line(stack) -> str:
-    "The innermost frame of mst_nb (else fastai, else the innermost) that led to the synchronisation"
-    for pkg in ('mst_nb', 'fastai'):
-        for f in reversed(stack):
-            if f'/{pkg}/' in f.filename: return f'{Path(f.filename).name}:{f.lineno}  {f.line.strip()[:90]}'
-    f = stack[-1]
-    return f'{Path(f.filename).name}:{f.lineno}'
+def source_line(frame) -> str:
+    "'file.py:line  code' of a frame (`package_frame`: the innermost of mst_nb, fastai or fastprogress)"
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()[:90]
+    return f'{Path(frame.f_code.co_filename).name}:{frame.f_lineno}  {code}'
 
 
 def main():
@@ -54,11 +39,11 @@ def main():
                                 **({'batch_size': a.batch_size} if a.batch_size else {}))
     seed_everything(cfg.seed)
     if not torch.cuda.is_available(): return cpu_proxy(cfg, a)
-    counter = CountSyncs(a.skip, a.batches)
-    learn = mst_learner(cfg, mst_dls(cfg), cbs=[counter])
+    window = BatchWindow(a.skip, a.batches, lambda: torch.cuda.set_sync_debug_mode('warn'), lambda: torch.cuda.set_sync_debug_mode(0))
+    learn = mst_learner(cfg, mst_dls(cfg), cbs=[window])
     where = collections.Counter()
     def record(message, category, filename, lineno, file=None, line=None):
-        if counter.counting and 'synchroniz' in str(message): where[source_line(traceback.extract_stack()[:-1])] += 1
+        if window.active and 'synchroniz' in str(message): where[source_line(package_frame(1))] += 1
     with warnings.catch_warnings():
         warnings.simplefilter('always'); warnings.showwarning = record
         with learn.no_bar(), learn.no_logging(): learn.fit(cfg.epochs)

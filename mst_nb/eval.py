@@ -209,6 +209,14 @@ class TrainedMST:
     source: str = ''                       # where it came from
     info: dict|None = None                 # for the shipped run: its command, data and k-NN
 
+    @classmethod
+    def from_module(cls, module:StudentTeacher, # a live or loaded run's model (its parts are shared, not copied)
+                    source:str='', info:dict|None=None,
+                    cfg:MSTConfig|None=None, # the run's own config; None: `module.cfg`
+                   ) -> TrainedMST:
+        "Teacher and student backbones and the decoder of `module`"
+        return cls(cfg or module.cfg, module.teacher.backbone, module.student.backbone, module.decoder, source, info)
+
     def eval(self) -> TrainedMST:
         for m in (self.teacher, self.student, self.decoder):
             if m is not None: m.eval().requires_grad_(False)
@@ -223,7 +231,7 @@ def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint f
     cfg = MSTConfig(**state['cfg'])
     module = StudentTeacher(cfg.replace(drop_path_rate=0.0))
     module.load_state_dict(state['model'])
-    return TrainedMST(cfg, module.teacher.backbone, module.student.backbone, module.decoder, str(ckpt)).eval()
+    return TrainedMST.from_module(module, str(ckpt), cfg=cfg).eval()
 
 # %% ../nbs/10_eval.ipynb #87415797
 PRETRAINED = ASSETS/'pretrained'   # pretrained.safetensors, pretrained.json, pretrained_log.csv beside the sample
@@ -253,8 +261,7 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
     cfg = MSTConfig(**meta['config']).replace(drop_path_rate=0.0)
     seed_everything(cfg.seed)                       # as mst_nb.train builds the model: random_init is the run's start
     module = StudentTeacher(cfg)
-    parts = TrainedMST(cfg, module.teacher.backbone, module.student.backbone, module.decoder,
-                       'random init' if random_init else str(path.with_suffix('.safetensors')), meta['info'])
+    parts = TrainedMST.from_module(module, 'random init' if random_init else str(path.with_suffix('.safetensors')), meta['info'])
     if not random_init:
         weights = load_file(str(path.with_suffix('.safetensors')))
         for name in ('teacher', 'student', 'decoder'):

@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_learner.ipynb #19a0cfc3
 from __future__ import annotations
-import collections, math, sys, time
+import collections, math, sys, time, types
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
 
 # %% auto #0
 __all__ = ['HOST_READ_OPS', 'HOST_ONLY', 'ThrottledProgress', 'mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders',
-           'HostReads', 'host_reads_per_step']
+           'package_frame', 'HostReads', 'BatchWindow', 'host_reads_per_step']
 
 # %% ../nbs/08_learner.ipynb #e2cf63bd
 class ThrottledProgress(ProgressCallback):
@@ -112,11 +113,16 @@ HOST_ONLY = {   # reads HostReads finds on a CPU that do not wait on a GPU, and 
     'schedule.py:combine_scheds.<locals>._inner': "fastai's schedule computes on host tensors in every run"}
 _MASK_INDEXING = {_aten.index.Tensor, _aten.index_put.default, _aten.index_put_.default}   # a bool index: nonzero inside
 
-def _caller(depth:int=2) -> str:
-    "'file.py:function' of the innermost frame of mst_nb, fastai or fastprogress that led here (else the innermost)"
-    f = inner = sys._getframe(depth)
-    while f is not None and not any(p in f.f_code.co_filename for p in ('/mst_nb/', '/fastai/', '/fastprogress/')): f = f.f_back
-    f = f or inner
+def package_frame(depth:int=1, # 1: start at the caller's caller
+                  packages:tuple=('mst_nb', 'fastai', 'fastprogress'),
+                 ) -> types.FrameType:
+    "The innermost frame of `packages`' code that led here (else the frame `depth` up): where a counted op came from"
+    f = inner = sys._getframe(depth + 1)
+    while f is not None and not any(f'/{p}/' in f.f_code.co_filename for p in packages): f = f.f_back
+    return f or inner
+
+def _caller() -> str:
+    f = package_frame(2)
     return f'{Path(f.f_code.co_filename).name}:{f.f_code.co_qualname}'
 
 class HostReads(TorchDispatchMode):
@@ -129,25 +135,29 @@ class HostReads(TorchDispatchMode):
         if hit: self.counts[(func.__name__.split('.')[0], _caller())] += 1
         return func(*args, **(kwargs or {}))
 
-class _CountHostReads(Callback):
-    "Count from the start of batch `skip` to the start of batch `skip + n`, then stop the fit"
-    order = -100   # first: the window holds whole batches, augmentation included
-    def __init__(self, skip:int, n:int): self.skip, self.n, self.done, self.mode = skip, n, 0, None
+class BatchWindow(Callback):
+    "`on_open()` at the start of training batch `skip`, `on_close()` at the start of batch `skip + n`, then the fit ends"
+    order = -100   # first: a batch's window holds all of it, augmentation (MultiCrop) and every callback included
+    def __init__(self, skip:int, n:int, # batches before the window (across epochs), and in it
+                 on_open:Callable=noop, on_close:Callable=noop):
+        self.skip, self.n, self.on_open, self.on_close, self.done, self.active = skip, n, on_open, on_close, 0, False
     def before_batch(self):
-        if self.done == self.skip: self.mode = HostReads().__enter__()
+        if not self.training: return   # validation batches (none in an MST run) are neither counted nor windowed
+        if self.done == self.skip: self.on_open(); self.active = True
         if self.done == self.skip + self.n: self._close(); raise CancelFitException()
-    def after_batch(self): self.done += 1
-    def after_fit(self): self._close()
+    def after_batch(self): self.done += self.training
+    def after_fit(self): self._close()   # a fit that ends (or fails) inside the window still closes it
     def _close(self):
-        if self.mode is not None: self.mode.__exit__(None, None, None); self.counts, self.mode = self.mode.counts, None
+        if self.active: self.active = False; self.on_close()
 
 def host_reads_per_step(learn:Learner, # from `mst_learner`; its `fit` runs until the window is counted
                         skip:int=3, # batches not counted (first-call caches, the first epoch's baselines)
                         n:int=5, # batches counted
                        ) -> dict:
     "{(op, 'file.py:function'): reads per training batch} over `n` batches of `learn`'s real training loop"
-    counter = _CountHostReads(skip, n)
-    learn.add_cb(counter)
+    mode = HostReads()
+    window = BatchWindow(skip, n, mode.__enter__, lambda: mode.__exit__(None, None, None))
+    learn.add_cb(window)
     try: learn.fit(1 + (skip + n) // len(learn.dls.train))
-    finally: learn.remove_cb(counter)
-    return {k: v / n for k, v in counter.counts.most_common()}
+    finally: learn.remove_cb(window)
+    return {k: v / n for k, v in mode.counts.most_common()}

@@ -357,7 +357,7 @@ class Previews(Callback):
         last = self.epoch == self.n_epoch - 1
         if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return
         t0, m = time.perf_counter(), unwrap(self.learn.model)
-        parts = TrainedMST(m.cfg, m.teacher.backbone, m.student.backbone, m.decoder)
+        parts = TrainedMST.from_module(m)
         # force_eager: a compiled run (--compile) builds no eval-mode graphs for this; every mode is restored after
         with eval_mode(m.teacher, m.student, m.decoder), torch.compiler.set_stance('force_eager'):
             fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}')
