@@ -27,10 +27,10 @@ from .model import unwrap
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
-__all__ = ['OBJECT_BOXES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
-           'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct', 'reconstruction_figure',
-           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'preview_figure', 'fixed_photos',
-           'Previews']
+__all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes',
+           'box_patches', 'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct',
+           'reconstruction_figure', 'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure',
+           'seed_summaries', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
 
 # %% ../nbs/11_viz.ipynb #803f1e38
 def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
@@ -312,6 +312,56 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     for ax in axs[:2]: ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/11_viz.ipynb #eb3e29c2
+def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN
+                   arm:str, # the arm to read
+                   seeds=None, # the seeds to keep (default: all there are)
+                  ) -> dict[int, dict]:
+    "{seed: summary.json} of one arm's finished runs across sweeps (a later folder's run of a seed wins)"
+    out = {}
+    for d in map(Path, run_dirs):
+        if not d.is_dir(): raise FileNotFoundError(f'no runs folder at {d}')
+        for p in sorted(d.glob(f'{arm}_seed*')):
+            seed = p.name[len(arm) + len('_seed'):]
+            if seed.isdigit() and (p/'summary.json').is_file() and (seeds is None or int(seed) in seeds):
+                out[int(seed)] = json.loads((p/'summary.json').read_text())
+    return out
+
+ABLATION_MEASURES = {  # title: (the run's figure, its random init's, raw pixels') in summary.json
+    'weighted 20-NN': ('knn_top1', 'knn_random_init', 'knn_raw_pixels'),
+    'linear probe': ('linear.top1', 'linear.random_init_top1', 'linear.raw_pixels_top1')}
+
+def _figure(s:dict, key:str, arm:str) -> float:
+    for k in key.split('.'):
+        if k not in s:
+            hint = ': run `python -m mst_nb.eval linear --ckpt RUN` on it' if key.startswith('linear') else ''
+            raise KeyError(f"a run of arm {arm!r} has no {key!r} in its summary{hint}")
+        s = s[k]
+    return float(s)
+
+def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json of each of its seeds}
+                    axes=None, # one axis per measure in `measures`; a new row of them if None
+                    where:str='', # a second title line: which data, which runs
+                    ylim:tuple|None=None, # the y range of every panel
+                    measures:dict=ABLATION_MEASURES, # which figures to draw (default: k-NN and linear probe)
+                   ) -> list:
+    "Per measure, each arm's mean over seeds (bar), every seed (dots), its seeds' random init (grey) and raw pixels (dashed)"
+    if not arms or not all(arms.values()): raise ValueError('every arm needs at least one run')
+    if axes is None: axes = list(plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.4), squeeze=False)[1][0])
+    for ax, (title, (top, init, pixels)) in zip(axes, measures.items()):
+        for i, (arm, runs) in enumerate(arms.items()):
+            vals = [_figure(s, top, arm) for s in runs]
+            ax.bar(i, np.mean(vals), color=plt.cm.tab10(i % 10), alpha=0.6)
+            ax.plot([i] * len(vals), vals, 'ko', ms=3)
+            ax.plot([i - 0.4, i + 0.4], [np.mean([_figure(s, init, arm) for s in runs])] * 2, color='0.3', lw=2)
+        ax.axhline(np.mean([_figure(s, pixels, a) for a, rs in arms.items() for s in rs]), color='k', ls='--', lw=1, label='raw pixels')
+        ax.plot([], [], color='0.3', lw=2, label='random init (same seeds)')
+        ax.set_xticks(range(len(arms)), list(arms), fontsize=7.5)
+        if ylim is not None: ax.set_ylim(*ylim)
+        ax.set_title(f'{title}\n{where}' if where else title, fontsize=8); ax.set_ylabel('top-1 (%)')
+    axes[0].legend(fontsize=7, loc='lower right')
+    return axes
 
 # %% ../nbs/11_viz.ipynb #eb656164
 def preview_figure(parts:TrainedMST, images:Tensor, title:str='') -> plt.Figure:
