@@ -8,8 +8,10 @@ own random init and with raw pixels.
 Every run is `python -m mst_nb.train` in its own process (the base flags, then the run's own), writing to
 `OUT/runs/NAME` (default OUT: bench/results/sweep_<name>); `--jobs` runs that many at once with `--threads` torch
 threads each (on 2 cores, 2 jobs of 1 thread train ~25% more images per second in all than 1 job of 2). A run whose
-summary.json exists is not run again, so a sweep can be stopped, extended and rerun. At the end (or with
-`--collect-only`) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
+summary.json exists is not run again, so a sweep can be stopped, extended and rerun: new `--vary`/`--arm` runs with
+the same `--base` join the sweep's earlier ones in its `plan.json` (the same flags again add nothing; a name reused with
+other flags, or another base, is an error). At the end (or with `--collect-only`, which without `--vary`/`--arm`
+collects the whole plan) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
 the baselines, and the teacher's entropy as a fraction of ln K).
 
 Axes: `--vary FIELD=V1,V2,...` (repeatable; a tuple field takes `V1a:V1b,...`). With `--mode oat` (the default) each
@@ -46,6 +48,22 @@ def plan_runs(vary: list[str], arms: list[str], seeds: list[int], mode: str) -> 
     if len(seeds) > 1 or seeds != [0]:
         runs = {f'{n}_seed{s}': f + ['--seed', str(s)] for n, f in runs.items() for s in seeds}
     return runs
+
+
+
+def extend_plan(path: Path, base: str, runs: dict[str, list[str]], given: bool = True) -> dict[str, list[str]]:
+    "The sweep's earlier runs (its plan.json) followed by `runs`; without new axes or arms (`given`), the earlier plan"
+    if not path.is_file(): return runs
+    old = json.loads(path.read_text())
+    if old['base'] != base:
+        sys.exit(f"error: {path.parent} is a sweep with base flags {old['base']!r}; extend it with the same --base, "
+                 f"or give the new runs another --name")
+    if not given: return old['runs']
+    clash = [n for n in runs if n in old['runs'] and old['runs'][n] != runs[n]]
+    if clash:
+        sys.exit(f"error: {path.parent} already has run {clash[0]!r} with flags {old['runs'][clash[0]]!r}; "
+                 f"give the new arm another name")
+    return {**old['runs'], **runs}
 
 
 def run_one(name: str, argv: list[str], out: Path, threads: int) -> tuple[str, int, float]:
@@ -163,7 +181,7 @@ def main(argv=None):
     p.add_argument('--collect-only', action='store_true')
     a = p.parse_args(argv)
     out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
-    runs = plan_runs(a.vary, a.arm, a.seeds, a.mode)
+    runs = extend_plan(out/'plan.json', a.base, plan_runs(a.vary, a.arm, a.seeds, a.mode), given=bool(a.vary or a.arm or a.seeds != [0]))
     out.mkdir(parents=True, exist_ok=True)
     (out/'plan.json').write_text(json.dumps(dict(base=a.base, runs=runs), indent=1))
     if not a.collect_only:
