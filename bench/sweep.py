@@ -50,7 +50,6 @@ def plan_runs(vary: list[str], arms: list[str], seeds: list[int], mode: str) -> 
     return runs
 
 
-
 def extend_plan(path: Path, base: str, runs: dict[str, list[str]], given: bool = True) -> dict[str, list[str]]:
     "The sweep's earlier runs (its plan.json) followed by `runs`; without new axes or arms (`given`), the earlier plan"
     if not path.is_file(): return runs
