@@ -18,9 +18,11 @@ Axes: `--vary FIELD=V1,V2,...` (repeatable; a tuple field takes `V1a:V1b,...`). 
 value of each axis is one run, all other fields at the base (one factor at a time, plus the base itself); with
 `--mode grid` the runs are the product of all axes. `--arm NAME=FLAGS` adds named runs; `--seeds` repeats everything.
 """
-import argparse, csv, itertools, json, math, os, shlex, subprocess, sys, time
+import argparse, contextlib, csv, itertools, json, math, os, shlex, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from mst_nb.core import FolderInUseError, FolderLock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -180,16 +182,21 @@ def main(argv=None):
     p.add_argument('--collect-only', action='store_true')
     a = p.parse_args(argv)
     out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
-    runs = extend_plan(out/'plan.json', a.base, plan_runs(a.vary, a.arm, a.seeds, a.mode), given=bool(a.vary or a.arm or a.seeds != [0]))
-    out.mkdir(parents=True, exist_ok=True)
-    (out/'plan.json').write_text(json.dumps(dict(base=a.base, runs=runs), indent=1))
-    if not a.collect_only:
-        base = shlex.split(a.base)
-        print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
-        with ThreadPoolExecutor(a.jobs) as pool:
-            for name, rc, secs in pool.map(lambda kv: run_one(kv[0], base + kv[1], out, a.threads), runs.items()):
-                print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
-    collect(out, list(runs), f'sweep {a.name}', a.base)
+    # a sweep holds its folder while it runs (a second launch stops here, naming the first); collecting alone does not
+    try: lock = contextlib.nullcontext() if a.collect_only else FolderLock(out, 'sweep').__enter__()
+    except FolderInUseError as e: sys.exit(f'error: {e}')
+    with lock:
+        runs = extend_plan(out/'plan.json', a.base, plan_runs(a.vary, a.arm, a.seeds, a.mode),
+                           given=bool(a.vary or a.arm or a.seeds != [0]))
+        out.mkdir(parents=True, exist_ok=True)
+        (out/'plan.json').write_text(json.dumps(dict(base=a.base, runs=runs), indent=1))
+        if not a.collect_only:
+            base = shlex.split(a.base)
+            print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
+            with ThreadPoolExecutor(a.jobs) as pool:
+                for name, rc, secs in pool.map(lambda kv: run_one(kv[0], base + kv[1], out, a.threads), runs.items()):
+                    print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
+        collect(out, list(runs), f'sweep {a.name}', a.base)
 
 
 if __name__ == '__main__': main()

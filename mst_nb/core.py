@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #abb9091e
 from __future__ import annotations
-import contextlib, dataclasses, difflib, json, os, sys, tempfile, typing
+import contextlib, dataclasses, difflib, json, os, socket, sys, tempfile, time, typing, warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -14,8 +14,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'seed_everything',
-           'native_bf16', 'resolve_precision', 'autocast_dtype', 'inductor_missing', 'eval_mode']
+           'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'FolderInUseError',
+           'FolderLock', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype', 'inductor_missing',
+           'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -343,6 +344,60 @@ def load(cls:MSTConfig,
     if not isinstance(values, dict): raise ConfigError(f'{path} must hold a JSON object of config fields')
     _check_names(values)
     return cls(**values)
+
+# %% ../nbs/00_core.ipynb #c6c96625
+try: import fcntl
+except ImportError: fcntl = None   # Windows: run folders are not locked there (a warning says so)
+
+class FolderInUseError(OSError):
+    "Another process holds the folder: a run (or sweep) is writing there now"
+
+class FolderLock:
+    "Exclusive hold on a run folder while one process writes there; the OS drops it when the process ends, killed or not"
+    # `filelock` (torch depends on it) was considered: it truncates the lock file on every attempt, so a refused process
+    # could not say which one holds the folder. flock(2) on our own file keeps the holder's pid, host and command in it,
+    # and the kernel releases it with the process, so a killed run leaves no stale lock to clear by hand.
+    name = '.lock'
+    def __init__(self, folder:str|Path, # created if absent; removed again on exit if nothing but the lock was written
+                 what:str='run', # what holds it, as a refused process is told: 'run', 'sweep', 'linear probe'
+                ):
+        self.folder, self.what, self.fd, self.made = Path(folder), what, None, None
+
+    def holder(self) -> dict:
+        "Who holds (or last held) the folder: pid, host, start time and command line, as the lock file records them"
+        try: return json.loads((self.folder/self.name).read_text())
+        except (OSError, ValueError): return {}
+
+    def __enter__(self) -> FolderLock:
+        if fcntl is None:
+            warnings.warn(f'{self.folder} is not locked: this platform has no flock; never start two runs in one folder')
+            return self
+        missing = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
+        self.made = missing[-1] if missing else None   # the outermost folder this lock creates
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder/self.name, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd); h = self.holder()
+            who = (f"a {h.get('what')} (pid {h.get('pid')} on {h.get('host')}, started {h.get('started')}: {h.get('command')})"
+                   if h else 'another process')
+            raise FolderInUseError(f'{self.folder} is in use by {who}; wait for it to end, or choose another folder') from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(dict(what=self.what, pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'),
+                                     command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]))).encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is None: return
+        if self.made is not None and [p.name for p in self.folder.iterdir()] == [self.name]:
+            (self.folder/self.name).unlink()                # a start that failed leaves no folder behind
+            with contextlib.suppress(OSError):              # (one another process has written into is kept)
+                for p in (self.folder, *self.folder.parents):
+                    p.rmdir()
+                    if p == self.made: break
+        os.close(self.fd); self.fd = None   # closing the descriptor releases the lock
+
 
 # %% ../nbs/00_core.ipynb #97872f32
 def seed_everything(seed:int, # `MSTConfig.seed`

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_eval.ipynb #226539c8
 from __future__ import annotations
-import argparse, dataclasses, json, sys
+import argparse, contextlib, dataclasses, json, sys
 from pathlib import Path
 
 import torch
@@ -15,7 +15,7 @@ from fastai.torch_core import default_device
 
 from safetensors.torch import load_file, save_file
 
-from .core import MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything
+from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything
 from .data import ASSETS, load_images
 from .decoder import GlobalDecoder
 from .model import StudentTeacher
@@ -87,7 +87,7 @@ def main(argv:list[str]|None=None):
     try:
         if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device)
         else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.epochs, not a.no_baselines, a.device)
-    except (FileNotFoundError, ValueError, CheckpointError) as e: sys.exit(f'error: {e}')
+    except (FileNotFoundError, ValueError, CheckpointError, FolderInUseError) as e: sys.exit(f'error: {e}')
     if a.cmd == 'knn':
         print(f"k-NN top-1: {r['top1']:.2f}%  (weighted {r['k']}-NN, T={r['temperature']}, {r['n_train']} train / "
               f"{r['n_val']} val images of {r['data']})")
@@ -179,24 +179,26 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
                 write:bool=True, # add the result to the run folder's summary.json
                ) -> dict:
     "Linear-probe val top-1 of a trained backbone (and its baselines) on `data`"
-    backbone, cfg = load_trained(path)
-    device = torch.device(device) if device else default_device()
-    train, val = _labelled_splits(data or cfg.data, cfg)
-    ytr, yva = train.labels.to(device), val.labels.to(device)
-    def probe(b):
-        b = b.to(device)
-        ftr, fva = (probe_features(b, s.images, cfg, n_last_blocks, avgpool, device=device) for s in (train, val))
-        return linear_probe(ftr, ytr, fva, yva, epochs)
-    r = dict(probe(backbone), n_last_blocks=n_last_blocks, avgpool=avgpool, data=data or cfg.data,
-             n_train=len(train), n_val=len(val))
-    if baselines:
-        r['random_init_top1'] = probe(random_init_backbone(cfg))['top1']
-        pixels = [raw_pixel_features(s.images.to(device)) for s in (train, val)]
-        r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, epochs)['top1']
     summary = Path(path)/'summary.json'
-    if write and summary.is_file():
-        _atomic_write_text(summary, json.dumps(dict(json.loads(summary.read_text()), linear=r), indent=2) + '\n')
-    return r
+    # the folder is held for the whole probe: a run still training there (a resumed one) would overwrite the result
+    with FolderLock(path, 'linear probe') if write and summary.is_file() else contextlib.nullcontext():
+        backbone, cfg = load_trained(path)
+        device = torch.device(device) if device else default_device()
+        train, val = _labelled_splits(data or cfg.data, cfg)
+        ytr, yva = train.labels.to(device), val.labels.to(device)
+        def probe(b):
+            b = b.to(device)
+            ftr, fva = (probe_features(b, s.images, cfg, n_last_blocks, avgpool, device=device) for s in (train, val))
+            return linear_probe(ftr, ytr, fva, yva, epochs)
+        r = dict(probe(backbone), n_last_blocks=n_last_blocks, avgpool=avgpool, data=data or cfg.data,
+                 n_train=len(train), n_val=len(val))
+        if baselines:
+            r['random_init_top1'] = probe(random_init_backbone(cfg))['top1']
+            pixels = [raw_pixel_features(s.images.to(device)) for s in (train, val)]
+            r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, epochs)['top1']
+        if write and summary.is_file():
+            _atomic_write_text(summary, json.dumps(dict(json.loads(summary.read_text()), linear=r), indent=2) + '\n')
+        return r
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
 @dataclasses.dataclass

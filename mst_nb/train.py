@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #17fd5fb0
 from __future__ import annotations
-import argparse, dataclasses, json, os, resource, shutil, sys, time, typing, warnings
+import argparse, contextlib, dataclasses, json, os, resource, shutil, sys, time, typing, warnings
 from pathlib import Path
 
 import timm
@@ -16,7 +16,7 @@ from timm.models import save_for_hf
 
 from .callbacks import CheckpointError, previous_checkpoint
 from .model import unwrap
-from .core import (PRESETS, ConfigError, MSTConfig, _atomic_write_text, _prog, parse_field,
+from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, parse_field,
                          seed_everything)
 from .data import mst_dls
 from .knn import gather_objects
@@ -124,6 +124,11 @@ def train(cfg:MSTConfig, # the run's settings
           max_memory_gb:float=8.0, num_workers:int|None=None, # when and how an image folder is decoded lazily (`mst_dls`)
          ) -> dict:
     "Pre-train with `cfg`; returns the summary it also writes to `out_dir/summary.json`"
+    # the first process holds OUT for the whole run: a second run started there is refused at once (`FolderLock`)
+    with FolderLock(cfg.out_dir) if rank_distrib() == 0 else contextlib.nullcontext():
+        return _train(cfg, resume, device, max_memory_gb, num_workers)
+
+def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_workers:int|None) -> dict:
     out, main = Path(cfg.out_dir), rank_distrib() == 0
     ckpt = out/'checkpoint.pt'
     found = next((p for p in (ckpt, previous_checkpoint(ckpt)) if p.is_file()), None)   # .prev: a kill between renames
@@ -206,7 +211,7 @@ def main(argv:list[str]|None=None):
     try: cfg, args = parse_config(argv)
     except ConfigError as e: sys.exit(f'error: {e}')
     try: s = train(cfg, args.resume, args.device, args.max_memory_gb, args.num_workers)
-    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError) as e: sys.exit(f'error: {e}')
+    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, FolderInUseError) as e: sys.exit(f'error: {e}')
     finally:  # every collective is done: leave the process group (left to exit, its threads can abort the process)
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     if s.get('already_complete'): print(f'{cfg.out_dir} holds a finished run of {cfg.epochs} epochs; its summary:')

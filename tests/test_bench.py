@@ -32,3 +32,11 @@ def test_extend_plan_refuses_a_clash(tmp_path, base, runs, says):
     plan = tmp_path/'plan.json'
     plan.write_text(json.dumps(dict(base='--epochs 2', runs={'base': [], 'local6': ['--n-local-crops', '6']})))
     with pytest.raises(SystemExit, match=says): sweep.extend_plan(plan, base, runs)
+
+
+def test_a_sweep_launched_twice_is_refused(tmp_path):
+    out = tmp_path/'sweep_twice'
+    with sweep.FolderLock(out, 'sweep'):   # the first launch, still running
+        with pytest.raises(SystemExit, match=f'{out} is in use by a sweep'):
+            sweep.main(['--name', 'twice', '--out', str(out), '--arm', 'b32=--batch-size 32'])
+    assert not (out/'plan.json').exists()  # the second wrote nothing
