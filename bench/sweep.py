@@ -9,8 +9,8 @@ Every run is `python -m mst_nb.train` in its own process (the base flags, then t
 `OUT/runs/NAME` (default OUT: bench/results/sweep_<name>); `--jobs` runs that many at once with `--threads` torch
 threads each (on 2 cores, 2 jobs of 1 thread train ~25% more images per second in all than 1 job of 2). A run whose
 summary.json exists is not run again, so a sweep can be stopped, extended and rerun: new `--vary`/`--arm` runs with
-the same `--base` join the sweep's earlier ones in its `plan.json` (the same flags again add nothing; a name reused with
-other flags, or another base, is an error). At the end (or with `--collect-only`, which without `--vary`/`--arm`
+the same `--base` (or none: the sweep's own) join the sweep's earlier ones in its `plan.json` (the same flags again add
+nothing; a name reused with other flags, or another base, is an error). At the end (or with `--collect-only`, which without `--vary`/`--arm`
 collects the whole plan) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
 the baselines, and the teacher's entropy as a fraction of ln K).
 
@@ -108,7 +108,7 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
     for r in runs:
         s = r['summary']
         best = max(r['knn'], key=lambda e: e[1]) if r['knn'] else (None, None)
-        rows.append(dict(run=r['name'], knn=s['knn_top1'], student=s.get('knn_student'), random_init=s.get('knn_random_init'),
+        rows.append(dict(run=r['name'], seed=r['cfg'].get('seed', 0), knn=s['knn_top1'], student=s.get('knn_student'), random_init=s.get('knn_random_init'),
                          raw_pixels=s.get('knn_raw_pixels'), gain=s.get('knn_gain_over_random_init'),
                          over_pixels=None if s.get('knn_raw_pixels') is None else s['knn_top1'] - s['knn_raw_pixels'],
                          best=best[1], best_epoch=best[0], entropy_end=r['entropy'][-1][1] if r['entropy'] else None,
@@ -130,8 +130,9 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
                      f"{f(r['over_pixels'], '{:+.2f}')} | {f(r['best'])} ({r['best_epoch']}) | "
                      f"{f(r['entropy_end'])} ({f(r['entropy_max'])}) | {f(r['kl_end'])} | {r['train_s']:.0f} | {f(r['images_per_s'], '{:.0f}')} |")
     groups = {}
-    for r in rows:
-        if '_seed' in r['run']: groups.setdefault(r['run'].rsplit('_seed', 1)[0], []).append(r)
+    for r in rows:   # `X_seed1` joins `X`, the run a sweep without --seeds named (seed 0); a seed counts once per arm
+        g = groups.setdefault(r['run'].rsplit('_seed', 1)[0], [])
+        if r['seed'] not in (o['seed'] for o in g): g.append(r)
     if any(len(g) > 1 for g in groups.values()):
         keys = ['knn', 'gain', 'over_pixels', 'student', 'random_init', 'linear', 'linear_random_init', 'linear_raw_pixels']
         lines += ['', 'Over seeds (mean ± sd; linear: `python -m mst_nb.eval linear` on each run, with its baselines):', '',
@@ -141,7 +142,7 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
             xs = [r[k] for r in g if r[k] is not None]
             return '' if not xs else '{:.2f} ± {:.2f}'.format(*_mean_sd(xs))
         for n, g in groups.items():
-            lines.append(f'| {n} | {len(g)} | ' + ' | '.join(cell(g, k) for k in keys) + ' |')
+            if len(g) > 1: lines.append(f'| {n} | {len(g)} | ' + ' | '.join(cell(g, k) for k in keys) + ' |')
     (out/'table.md').write_text('\n'.join(lines) + '\n')
     _figure(out, runs, title)
     print('\n'.join(lines))
@@ -172,7 +173,7 @@ def main(argv=None):
                                 epilog=__doc__.split('\n\n', 1)[1])
     p.add_argument('--name', required=True, help='the sweep; its folder is bench/results/sweep_NAME unless --out')
     p.add_argument('--out', default=None)
-    p.add_argument('--base', default='', help='flags of mst_nb.train shared by every run')
+    p.add_argument('--base', default=None, help="flags of mst_nb.train shared by every run (default: an existing sweep's own)")
     p.add_argument('--vary', action='append', default=[], metavar='FIELD=V1,V2')
     p.add_argument('--arm', action='append', default=[], metavar='NAME=FLAGS')
     p.add_argument('--mode', choices=['oat', 'grid'], default='oat')
@@ -186,17 +187,18 @@ def main(argv=None):
     try: lock = contextlib.nullcontext() if a.collect_only else FolderLock(out, 'sweep').__enter__()
     except FolderInUseError as e: sys.exit(f'error: {e}')
     with lock:
-        runs = extend_plan(out/'plan.json', a.base, plan_runs(a.vary, a.arm, a.seeds, a.mode),
+        plan = out/'plan.json'
+        base = a.base if a.base is not None else json.loads(plan.read_text())['base'] if plan.is_file() else ''
+        runs = extend_plan(plan, base, plan_runs(a.vary, a.arm, a.seeds, a.mode),
                            given=bool(a.vary or a.arm or a.seeds != [0]))
         out.mkdir(parents=True, exist_ok=True)
-        (out/'plan.json').write_text(json.dumps(dict(base=a.base, runs=runs), indent=1))
+        plan.write_text(json.dumps(dict(base=base, runs=runs), indent=1))
         if not a.collect_only:
-            base = shlex.split(a.base)
             print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
             with ThreadPoolExecutor(a.jobs) as pool:
-                for name, rc, secs in pool.map(lambda kv: run_one(kv[0], base + kv[1], out, a.threads), runs.items()):
+                for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads), runs.items()):
                     print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
-        collect(out, list(runs), f'sweep {a.name}', a.base)
+        collect(out, list(runs), f'sweep {a.name}', base)
 
 
 if __name__ == '__main__': main()

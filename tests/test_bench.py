@@ -40,3 +40,29 @@ def test_a_sweep_launched_twice_is_refused(tmp_path):
         with pytest.raises(SystemExit, match=f'{out} is in use by a sweep'):
             sweep.main(['--name', 'twice', '--out', str(out), '--arm', 'b32=--batch-size 32'])
     assert not (out/'plan.json').exists()  # the second wrote nothing
+
+
+def _fake_run(folder, seed, knn):
+    folder.mkdir(parents=True)
+    (folder/'config.json').write_text(json.dumps(dict(seed=seed, epochs=2, out_dim=1024)))
+    (folder/'summary.json').write_text(json.dumps(dict(knn_top1=knn, knn_student=knn, knn_random_init=25.0, knn_raw_pixels=29.0,
+                                                       knn_gain_over_random_init=knn - 25.0, images_per_s=100.0, wall_seconds=9.0)))
+    (folder/'log.csv').write_text('epoch,knn_top1,teacher_entropy,kl_teacher_student,seconds\n'
+                                  f'0,26.0,6.0,0.5,4.0\n1,{knn},5.5,0.4,4.0\n')
+
+
+def test_over_seeds_a_run_without_a_seed_suffix_joins_its_arm(tmp_path):
+    for name, seed, knn in [('gscale', 0, 31.0), ('gscale_seed1', 1, 33.0), ('gscale_seed2', 2, 35.0), ('b32', 0, 30.0)]:
+        _fake_run(tmp_path/'runs'/name, seed, knn)
+    sweep.collect(tmp_path, ['gscale', 'gscale_seed1', 'gscale_seed2', 'b32'], 'test', '--epochs 2')
+    table = (tmp_path/'table.md').read_text()
+    assert '| gscale | 3 | 33.00 ± 2.00 | 8.00 ± 2.00 | 4.00 ± 2.00 |' in table     # seeds 0, 1 and 2 together
+    assert '| b32 | 1 |' not in table                                               # one seed: no over-seeds line
+
+
+def test_collect_only_takes_the_sweeps_own_base(tmp_path):
+    _fake_run(tmp_path/'runs'/'b32', 0, 30.0)
+    (tmp_path/'plan.json').write_text(json.dumps(dict(base='--epochs 2', runs={'b32': ['--batch-size', '32']})))
+    sweep.main(['--name', 'x', '--out', str(tmp_path), '--collect-only'])   # no --base: the plan's
+    assert 'Base flags: `--epochs 2`' in (tmp_path/'table.md').read_text()
+    assert json.loads((tmp_path/'plan.json').read_text())['base'] == '--epochs 2'
