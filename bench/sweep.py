@@ -184,21 +184,23 @@ def main(argv=None):
     a = p.parse_args(argv)
     out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
     # a sweep holds its folder while it runs (a second launch stops here, naming the first); collecting alone does not
-    try: lock = contextlib.nullcontext() if a.collect_only else FolderLock(out, 'sweep').__enter__()
+    try:
+        with contextlib.nullcontext() if a.collect_only else FolderLock(out, 'sweep'): sweep(a, out)
     except FolderInUseError as e: sys.exit(f'error: {e}')
-    with lock:
-        plan = out/'plan.json'
-        base = a.base if a.base is not None else json.loads(plan.read_text())['base'] if plan.is_file() else ''
-        runs = extend_plan(plan, base, plan_runs(a.vary, a.arm, a.seeds, a.mode),
-                           given=bool(a.vary or a.arm or a.seeds != [0]))
-        out.mkdir(parents=True, exist_ok=True)
-        plan.write_text(json.dumps(dict(base=base, runs=runs), indent=1))
-        if not a.collect_only:
-            print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
-            with ThreadPoolExecutor(a.jobs) as pool:
-                for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads), runs.items()):
-                    print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
-        collect(out, list(runs), f'sweep {a.name}', base)
 
+
+def sweep(a: argparse.Namespace, out: Path):
+    "Plan (extending the folder's plan.json), run what is not finished, collect"
+    plan = out/'plan.json'
+    base = a.base if a.base is not None else json.loads(plan.read_text())['base'] if plan.is_file() else ''
+    runs = extend_plan(plan, base, plan_runs(a.vary, a.arm, a.seeds, a.mode), given=bool(a.vary or a.arm or a.seeds != [0]))
+    out.mkdir(parents=True, exist_ok=True)
+    plan.write_text(json.dumps(dict(base=base, runs=runs), indent=1))
+    if not a.collect_only:
+        print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
+        with ThreadPoolExecutor(a.jobs) as pool:
+            for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads), runs.items()):
+                print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
+    collect(out, list(runs), f'sweep {a.name}', base)
 
 if __name__ == '__main__': main()

@@ -1,6 +1,6 @@
 """bench/sweep.py's plan: a sweep folder grows by new arms without losing its earlier runs from the table, and a
 reused name or another base is refused before anything runs."""
-import importlib.util, json
+import importlib.util, json, os
 from pathlib import Path
 
 import pytest
@@ -66,3 +66,12 @@ def test_collect_only_takes_the_sweeps_own_base(tmp_path):
     sweep.main(['--name', 'x', '--out', str(tmp_path), '--collect-only'])   # no --base: the plan's
     assert 'Base flags: `--epochs 2`' in (tmp_path/'table.md').read_text()
     assert json.loads((tmp_path/'plan.json').read_text())['base'] == '--epochs 2'
+
+
+def test_a_sweep_holds_its_folder_while_it_runs(tmp_path, monkeypatch):
+    _fake_run(tmp_path/'runs'/'b32', 0, 30.0)   # finished: not run again
+    held = []
+    monkeypatch.setattr(sweep, 'collect', lambda out, *_: held.append(sweep.FolderLock(out).holder()))
+    sweep.main(['--name', 'x', '--out', str(tmp_path), '--base', '--epochs 2', '--arm', 'b32=--batch-size 32'])
+    assert held[0]['what'] == 'sweep' and held[0]['pid'] == os.getpid()
+    with sweep.FolderLock(tmp_path, 'sweep'): pass   # and lets it go at the end
