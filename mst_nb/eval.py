@@ -19,13 +19,13 @@ from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _
 from .data import ASSETS, load_images
 from .decoder import GlobalDecoder
 from .model import StudentTeacher
-from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features
+from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features, raw_pixel_knn
 from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
 from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'load_trained', 'knn_eval', 'main', 'probe_features', 'linear_probe', 'random_init_backbone',
+__all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'linear_probe',
            'linear_eval', 'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
@@ -50,18 +50,47 @@ def _labelled_splits(spec:str, cfg:MSTConfig):
     if val is None or not (train.labelled and val.labelled): raise ValueError(f'{spec} needs labelled train and val splits')
     return train, val
 
+def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
+    "The backbone a run with `cfg` starts from: the student built right after seeding, as `mst_nb.train` does"
+    seed_everything(cfg.seed)
+    return ViTWithHead.from_config(cfg).backbone
+
+def _add_to_summary(path:str|Path, key:str, result:dict, per_data:bool=False):
+    "Write `result` into the run folder's summary.json under `key` (per data spec if `per_data`); nothing without one"
+    summary = Path(path)/'summary.json'
+    if not summary.is_file(): return
+    s = json.loads(summary.read_text())
+    if per_data: result = {**s.get(key, {}), result['data']: result}
+    _atomic_write_text(summary, json.dumps({**s, key: result}, indent=2) + '\n')
+
+def _writing(path:str|Path, write:bool, what:str):
+    "The run folder held while an evaluation that writes its summary runs (a run still training there would overwrite it)"
+    return FolderLock(path, what) if write and (Path(path)/'summary.json').is_file() else contextlib.nullcontext()
+
 def knn_eval(path:str|Path, # a run folder or a checkpoint
              data:str|None=None, # a data spec with labelled train and val splits; default: the run's own data
              k:int=20, temperature:float=0.07, # DINO's protocol
-             device=None) -> dict:
-    "Weighted k-NN top-1 of a trained backbone on `data`"
-    backbone, cfg = load_trained(path)
-    device = torch.device(device) if device else default_device()
-    backbone = backbone.to(device)
-    train, val = _labelled_splits(data or cfg.data, cfg)
-    ftr, fva = extract_features(backbone, train.images, cfg, device=device), extract_features(backbone, val.images, cfg, device=device)
-    top1 = knn_top1(ftr, train.labels.to(ftr.device), fva, val.labels.to(fva.device), k, temperature)
-    return dict(top1=top1, k=k, temperature=temperature, n_train=len(train), n_val=len(val), data=data or cfg.data)
+             device=None,
+             baselines:bool=True, # also the k-NN of the run's random-init backbone and of raw pixels on the same data
+             write:bool=True, # add the result to the run folder's summary.json (`knn_eval`, keyed by the data spec)
+            ) -> dict:
+    "Weighted k-NN top-1 of a trained backbone on `data`, beside its random init and raw pixels"
+    with _writing(path, write, 'k-NN evaluation'):
+        backbone, cfg = load_trained(path)
+        device = torch.device(device) if device else default_device()
+        train, val = _labelled_splits(data or cfg.data, cfg)
+        ytr, yva = train.labels.to(device), val.labels.to(device)
+        def knn(b):
+            b = b.to(device)
+            ftr, fva = (extract_features(b, s.images, cfg, device=device) for s in (train, val))
+            return knn_top1(ftr, ytr, fva, yva, k, temperature)
+        r = dict(top1=knn(backbone), k=k, temperature=temperature, n_train=len(train), n_val=len(val), data=data or cfg.data)
+        if baselines:
+            r['random_init_top1'] = knn(random_init_backbone(cfg))
+            r['raw_pixels_top1'] = raw_pixel_knn(train.images, train.labels, val.images, val.labels, k=k, temperature=temperature)
+        if write: _add_to_summary(path, 'knn_eval', r, per_data=True)
+        return r
+
 
 # %% ../nbs/10_eval.ipynb #57f99217
 def _common(q):
@@ -73,10 +102,11 @@ def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.eval`"
     p = argparse.ArgumentParser(prog=_prog('mst-eval', 'mst_nb.eval'), description='Evaluate a backbone trained by mst_nb.train')
     sub = p.add_subparsers(dest='cmd', required=True)
-    q = sub.add_parser('knn', help="DINO's weighted k-NN top-1 on a labelled data set")
+    q = sub.add_parser('knn', help="DINO's weighted k-NN top-1 on a labelled data set (and random-init and raw-pixel baselines)")
     _common(q)
     q.add_argument('--k', type=int, default=20, help="neighbours (DINO's protocol: 20)")
     q.add_argument('--temperature', type=float, default=0.07, help="vote temperature (DINO's protocol: 0.07)")
+    q.add_argument('--no-baselines', action='store_true', help='skip the random-init and raw-pixel k-NN')
     q = sub.add_parser('linear', help='linear-probe top-1 on frozen features (and on random-init and raw-pixel baselines)')
     _common(q)
     q.add_argument('--n-last-blocks', type=int, default=1, help="CLS tokens of this many last blocks (DINO: 4 for ViT-S)")
@@ -85,7 +115,7 @@ def main(argv:list[str]|None=None):
     q.add_argument('--no-baselines', action='store_true', help='skip the random-init and raw-pixel probes')
     a = p.parse_args(argv)
     try:
-        if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device)
+        if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device, not a.no_baselines)
         else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.epochs, not a.no_baselines, a.device)
     except (FileNotFoundError, ValueError, CheckpointError, FolderInUseError) as e: sys.exit(f'error: {e}')
     if a.cmd == 'knn':
@@ -95,9 +125,9 @@ def main(argv:list[str]|None=None):
         print(f"linear probe top-1: {r['top1']:.2f}%  ({r['n_features']} features: CLS of the last {r['n_last_blocks']} "
               f"block(s){' + mean patch token' if r['avgpool'] else ''}; lr {r['lr']:g}, weight decay {r['weight_decay']:g} "
               f"chosen on held-out train images; {r['n_train']} train / {r['n_val']} val images of {r['data']})")
-        if 'random_init_top1' in r:
-            print(f"  random init {r['random_init_top1']:.2f}% ({r['top1'] - r['random_init_top1']:+.2f}), "
-                  f"raw pixels {r['raw_pixels_top1']:.2f}% ({r['top1'] - r['raw_pixels_top1']:+.2f})")
+    if 'random_init_top1' in r:
+        print(f"  random init {r['random_init_top1']:.2f}% ({r['top1'] - r['random_init_top1']:+.2f}), "
+              f"raw pixels {r['raw_pixels_top1']:.2f}% ({r['top1'] - r['raw_pixels_top1']:+.2f})")
     return r
 
 # %% ../nbs/10_eval.ipynb #b52b6c96
@@ -165,11 +195,6 @@ def linear_probe(train_features:Tensor, train_labels:Tensor, # (n,F), (n,)
                 lr=lr, weight_decay=wd, held_out_top1=held, epochs=epochs, n_features=train_features.shape[1])
 
 # %% ../nbs/10_eval.ipynb #bcc8fd80
-def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
-    "The backbone a run with `cfg` starts from: the student built right after seeding, as `mst_nb.train` does"
-    seed_everything(cfg.seed)
-    return ViTWithHead.from_config(cfg).backbone
-
 def linear_eval(path:str|Path, # a run folder or a checkpoint
                 data:str|None=None, # labelled train and val splits; default: the run's own data
                 n_last_blocks:int=1, avgpool:bool=False, # which tokens make the feature (see `probe_features`)
@@ -179,9 +204,7 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
                 write:bool=True, # add the result to the run folder's summary.json
                ) -> dict:
     "Linear-probe val top-1 of a trained backbone (and its baselines) on `data`"
-    summary = Path(path)/'summary.json'
-    # the folder is held for the whole probe: a run still training there (a resumed one) would overwrite the result
-    with FolderLock(path, 'linear probe') if write and summary.is_file() else contextlib.nullcontext():
+    with _writing(path, write, 'linear probe'):
         backbone, cfg = load_trained(path)
         device = torch.device(device) if device else default_device()
         train, val = _labelled_splits(data or cfg.data, cfg)
@@ -196,8 +219,7 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
             r['random_init_top1'] = probe(random_init_backbone(cfg))['top1']
             pixels = [raw_pixel_features(s.images.to(device)) for s in (train, val)]
             r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, epochs)['top1']
-        if write and summary.is_file():
-            _atomic_write_text(summary, json.dumps(dict(json.loads(summary.read_text()), linear=r), indent=2) + '\n')
+        if write: _add_to_summary(path, 'linear', r)
         return r
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
