@@ -30,7 +30,7 @@ from .vit import MaskedViT, cls_attention
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes',
            'box_patches', 'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct',
            'reconstruction_figure', 'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure',
-           'seed_summaries', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
+           'seed_summaries', 'knn_on', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
 
 # %% ../nbs/11_viz.ipynb #803f1e38
 def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
@@ -332,11 +332,20 @@ ABLATION_MEASURES = {  # title: (the run's figure, its random init's, raw pixels
     'weighted 20-NN': ('knn_top1', 'knn_random_init', 'knn_raw_pixels'),
     'linear probe': ('linear.top1', 'linear.random_init_top1', 'linear.raw_pixels_top1')}
 
-def _figure(s:dict, key:str, arm:str) -> float:
-    for k in key.split('.'):
+def knn_on(data:str, # a data spec the runs were evaluated on (`python -m mst_nb.eval knn --data DATA`)
+           title:str|None=None,
+          ) -> dict:
+    "A measure for `ablation_panels`: the k-NN on `data` with its random init and raw pixels there (summary's `knn_eval`)"
+    k = ('knn_eval', data)   # a path of keys: a data spec may hold dots
+    return {title or f'weighted 20-NN on {data}': (k + ('top1',), k + ('random_init_top1',), k + ('raw_pixels_top1',))}
+
+def _figure(s:dict, key:str|tuple, arm:str) -> float:
+    path = key.split('.') if isinstance(key, str) else key
+    for k in path:
         if k not in s:
-            hint = ': run `python -m mst_nb.eval linear --ckpt RUN` on it' if key.startswith('linear') else ''
-            raise KeyError(f"a run of arm {arm!r} has no {key!r} in its summary{hint}")
+            hint = {'linear': ': run `python -m mst_nb.eval linear --ckpt RUN` on it',
+                    'knn_eval': f': run `python -m mst_nb.eval knn --ckpt RUN --data {path[1]}` on it'}.get(path[0], '')
+            raise KeyError(f"a run of arm {arm!r} has no {'.'.join(path)!r} in its summary{hint}")
         s = s[k]
     return float(s)
 
