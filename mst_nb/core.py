@@ -377,11 +377,15 @@ class FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder/self.name, os.O_RDWR | os.O_CREAT, 0o644)
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd); h = self.holder()
             who = (f"a {h.get('what')} (pid {h.get('pid')} on {h.get('host')}, started {h.get('started')}: {h.get('command')})"
                    if h else 'another process')
             raise FolderInUseError(f'{self.folder} is in use by {who}; wait for it to end, or choose another folder') from None
+        except OSError as e:   # a file system without locks (some network mounts): go on, unprotected, and say so
+            os.close(fd)
+            warnings.warn(f'{self.folder} is not locked ({e.strerror}); never start two runs in one folder')
+            return self
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(dict(what=self.what, pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'),
                                      command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]))).encode())
