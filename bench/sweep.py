@@ -203,4 +203,5 @@ def sweep(a: argparse.Namespace, out: Path):
                 print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
     collect(out, list(runs), f'sweep {a.name}', base)
 
+
 if __name__ == '__main__': main()
