@@ -50,6 +50,13 @@ def _labelled_splits(spec:str, cfg:MSTConfig):
     if val is None or not (train.labelled and val.labelled): raise ValueError(f'{spec} needs labelled train and val splits')
     return train, val
 
+def _eval_inputs(path:str|Path, data:str|None, device):
+    "What both evaluations start from: the run's teacher and config, the device, the labelled splits and their labels there"
+    backbone, cfg = load_trained(path)
+    device = torch.device(device) if device else default_device()
+    train, val = _labelled_splits(data or cfg.data, cfg)
+    return backbone, cfg, device, train, val, train.labels.to(device), val.labels.to(device)
+
 def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
     "The backbone a run with `cfg` starts from: the student built right after seeding, as `mst_nb.train` does"
     seed_everything(cfg.seed)
@@ -76,10 +83,7 @@ def knn_eval(path:str|Path, # a run folder or a checkpoint
             ) -> dict:
     "Weighted k-NN top-1 of a trained backbone on `data`, beside its random init and raw pixels"
     with _writing(path, write, 'k-NN evaluation'):
-        backbone, cfg = load_trained(path)
-        device = torch.device(device) if device else default_device()
-        train, val = _labelled_splits(data or cfg.data, cfg)
-        ytr, yva = train.labels.to(device), val.labels.to(device)
+        backbone, cfg, device, train, val, ytr, yva = _eval_inputs(path, data, device)
         def knn(b):
             b = b.to(device)
             ftr, fva = (extract_features(b, s.images, cfg, device=device) for s in (train, val))
@@ -205,10 +209,7 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
                ) -> dict:
     "Linear-probe val top-1 of a trained backbone (and its baselines) on `data`"
     with _writing(path, write, 'linear probe'):
-        backbone, cfg = load_trained(path)
-        device = torch.device(device) if device else default_device()
-        train, val = _labelled_splits(data or cfg.data, cfg)
-        ytr, yva = train.labels.to(device), val.labels.to(device)
+        backbone, cfg, device, train, val, ytr, yva = _eval_inputs(path, data, device)
         def probe(b):
             b = b.to(device)
             ftr, fva = (probe_features(b, s.images, cfg, n_last_blocks, avgpool, device=device) for s in (train, val))
