@@ -8,7 +8,8 @@ own random init and with raw pixels.
 Every run is `python -m mst_nb.train` in its own process (the base flags, then the run's own), writing to
 `OUT/runs/NAME` (default OUT: bench/results/sweep_<name>); `--jobs` runs that many at once with `--threads` torch
 threads each (on 2 cores, 2 jobs of 1 thread train ~25% more images per second in all than 1 job of 2). A run whose
-summary.json exists is not run again, so a sweep can be stopped, extended and rerun: new `--vary`/`--arm` runs with
+summary.json exists is not run again, so a sweep can be stopped (Ctrl-C or SIGTERM ends its running runs too, each
+resuming from its last checkpoint next time), extended and rerun: new `--vary`/`--arm` runs with
 the same `--base` (or none: the sweep's own) join the sweep's earlier ones in its `plan.json` (the same flags again add
 nothing; a name reused with other flags, or another base, is an error). At the end (or with `--collect-only`, which without `--vary`/`--arm`
 collects the whole plan) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
@@ -18,7 +19,7 @@ Axes: `--vary FIELD=V1,V2,...` (repeatable; a tuple field takes `V1a:V1b,...`). 
 value of each axis is one run, all other fields at the base (one factor at a time, plus the base itself); with
 `--mode grid` the runs are the product of all axes. `--arm NAME=FLAGS` adds named runs; `--seeds` repeats everything.
 """
-import argparse, contextlib, csv, itertools, json, math, os, shlex, subprocess, sys, time
+import argparse, contextlib, csv, itertools, json, math, os, shlex, signal, subprocess, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,19 +68,47 @@ def extend_plan(path: Path, base: str, runs: dict[str, list[str]], given: bool =
     return {**old['runs'], **runs}
 
 
-def run_one(name: str, argv: list[str], out: Path, threads: int) -> tuple[str, int, float]:
-    "Train one run in its own process; its output goes to out/runs/NAME.log"
+def _train_cmd(argv: list[str], run_dir: Path, threads: int) -> list[str]:
+    code = f'import torch; torch.set_num_threads({threads}); from mst_nb.train import main; main()'
+    return [sys.executable, '-c', code, *argv, '--out', str(run_dir), '--resume', 'auto']
+
+
+# the training processes now running, and whether the sweep is stopping (Ctrl-C or SIGTERM): one lock for both, so no
+# run starts after the stop has ended the others
+_live, _stopping, _live_lock = set(), threading.Event(), threading.Lock()
+
+
+def run_one(name: str, argv: list[str], out: Path, threads: int) -> tuple[str, int | None, float]:
+    "Train one run in its own process, its output appended to out/runs/NAME.log; exit code None: not started (stopping)"
     run_dir = out/'runs'/name
     if (run_dir/'summary.json').is_file(): return name, 0, 0.0
-    code = f'import torch; torch.set_num_threads({threads}); from mst_nb.train import main; main()'
-    cmd = [sys.executable, '-c', code, *argv, '--out', str(run_dir), '--resume', 'auto']
+    cmd = _train_cmd(argv, run_dir, threads)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
     (out/'runs').mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open(out/'runs'/f'{name}.log', 'w') as log:
-        log.write(' '.join(shlex.quote(c) for c in cmd) + '\n'); log.flush()
-        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    # appended, not rewritten: a resumed run keeps the log of its earlier attempt, and a stray second process (refused
+    # by the run folder's lock) cannot wipe the log of the one that holds it
+    with open(out/'runs'/f'{name}.log', 'a') as log:
+        with _live_lock:
+            if _stopping.is_set(): return name, None, 0.0
+            log.write(' '.join(shlex.quote(c) for c in cmd) + '\n'); log.flush()
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            _live.add(proc)
+        try: rc = proc.wait()
+        finally: _live.discard(proc)
     return name, rc, time.perf_counter() - t0
+
+
+def _stop_runs() -> int:
+    "End the running training processes (each resumes from its last checkpoint when the sweep is run again)"
+    with _live_lock:
+        _stopping.set(); procs = list(_live)
+    for p in procs: p.terminate()
+    for p in procs: p.wait()
+    return len(procs)
+
+
+def _raise_interrupt(signum, frame): raise KeyboardInterrupt
 
 
 def _read_run(run_dir: Path) -> dict | None:
@@ -198,9 +227,20 @@ def sweep(a: argparse.Namespace, out: Path):
     plan.write_text(json.dumps(dict(base=base, runs=runs), indent=1))
     if not a.collect_only:
         print(f'{len(runs)} runs, {a.jobs} at a time, {a.threads} thread(s) each, into {out}', flush=True)
-        with ThreadPoolExecutor(a.jobs) as pool:
-            for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads), runs.items()):
-                print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s', flush=True)
+        # SIGTERM stops the sweep as Ctrl-C does: the running runs are ended and no further one starts (by default a
+        # SIGTERM ends the sweep alone and leaves its runs training)
+        _stopping.clear(); previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            with ThreadPoolExecutor(a.jobs) as pool:
+                try:
+                    for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads),
+                                                   runs.items()):
+                        print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s',
+                              flush=True)
+                except KeyboardInterrupt:
+                    n = _stop_runs()
+                    sys.exit(f'stopped: {n} running run(s) ended, the rest not started; the same command resumes them')
+        finally: signal.signal(signal.SIGTERM, previous)
     collect(out, list(runs), f'sweep {a.name}', base)
 
 

@@ -75,3 +75,40 @@ def test_a_sweep_holds_its_folder_while_it_runs(tmp_path, monkeypatch):
     sweep.main(['--name', 'x', '--out', str(tmp_path), '--base', '--epochs 2', '--arm', 'b32=--batch-size 32'])
     assert held[0]['what'] == 'sweep' and held[0]['pid'] == os.getpid()
     with sweep.FolderLock(tmp_path, 'sweep'): pass   # and lets it go at the end
+
+
+_STOPPABLE = '''
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location('sweep', sys.argv[1]); sweep = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+# each "run" records its pid and sleeps: a stand-in for training that only a signal ends
+sweep._train_cmd = lambda argv, run_dir, threads: [sys.executable, '-c',
+    f'import os, time; open({str(run_dir) + ".pid"!r}, "w").write(str(os.getpid())); time.sleep(120)']
+sweep.main(['--name', 'x', '--out', sys.argv[2], '--base', '', '--jobs', '1', '--arm', 'a=', '--arm', 'b=', '--arm', 'c='])
+'''
+
+
+def test_sigterm_stops_the_sweep_and_its_runs(tmp_path):
+    import signal, subprocess, sys, time
+    proc = subprocess.Popen([sys.executable, '-c', _STOPPABLE, str(Path(sweep.__file__)), str(tmp_path)],
+                            stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path/'runs'/'a.pid'
+    for _ in range(200):
+        if pid_file.is_file() and pid_file.read_text(): break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 1
+    assert 'stopped: 1 running run(s) ended, the rest not started' in proc.stderr.read()
+    with pytest.raises(ProcessLookupError): os.kill(child, 0)   # the run went with the sweep
+    assert not (tmp_path/'runs'/'b.log').exists() and not (tmp_path/'runs'/'c.log').exists()   # no other run started
+    with sweep.FolderLock(tmp_path, 'sweep'): pass   # and the folder is free
+
+
+def test_a_runs_log_is_appended_to_not_rewritten(tmp_path, monkeypatch):
+    import sys
+    (tmp_path/'runs').mkdir(); (tmp_path/'runs'/'a.log').write_text('the first attempt\n')
+    monkeypatch.setattr(sweep, '_train_cmd', lambda argv, run_dir, threads: [sys.executable, '-c', 'print("again")'])
+    assert sweep.run_one('a', [], tmp_path, 1)[1] == 0
+    log = (tmp_path/'runs'/'a.log').read_text()
+    assert log.startswith('the first attempt\n') and log.endswith('again\n')
