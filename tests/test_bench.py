@@ -1,6 +1,6 @@
 """bench/sweep.py's plan: a sweep folder grows by new arms without losing its earlier runs from the table, and a
 reused name or another base is refused before anything runs."""
-import importlib.util, json, os
+import importlib.util, json, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -89,13 +89,13 @@ sweep.main(['--name', 'x', '--out', sys.argv[2], '--base', '', '--jobs', '1', '-
 
 
 def test_sigterm_stops_the_sweep_and_its_runs(tmp_path):
-    import signal, subprocess, sys, time
     proc = subprocess.Popen([sys.executable, '-c', _STOPPABLE, str(Path(sweep.__file__)), str(tmp_path)],
                             stderr=subprocess.PIPE, text=True)
     pid_file = tmp_path/'runs'/'a.pid'
     for _ in range(200):
         if pid_file.is_file() and pid_file.read_text(): break
         time.sleep(0.05)
+    else: pytest.fail(f'the stand-in run never started: {proc.stderr.read() if proc.poll() is not None else "still waiting"}')
     child = int(pid_file.read_text())
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 1
@@ -106,7 +106,6 @@ def test_sigterm_stops_the_sweep_and_its_runs(tmp_path):
 
 
 def test_a_runs_log_is_appended_to_not_rewritten(tmp_path, monkeypatch):
-    import sys
     (tmp_path/'runs').mkdir(); (tmp_path/'runs'/'a.log').write_text('the first attempt\n')
     monkeypatch.setattr(sweep, '_train_cmd', lambda argv, run_dir, threads: [sys.executable, '-c', 'print("again")'])
     assert sweep.run_one('a', [], tmp_path, 1)[1] == 0
