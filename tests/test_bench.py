@@ -111,3 +111,25 @@ def test_a_runs_log_is_appended_to_not_rewritten(tmp_path, monkeypatch):
     assert sweep.run_one('a', [], tmp_path, 1)[1] == 0
     log = (tmp_path/'runs'/'a.log').read_text()
     assert log.startswith('the first attempt\n') and log.endswith('again\n')
+
+
+_sspec = importlib.util.spec_from_file_location('supervised', Path(__file__).parent.parent/'bench'/'supervised.py')
+supervised = importlib.util.module_from_spec(_sspec); _sspec.loader.exec_module(supervised)
+
+
+def test_the_supervised_reference_learns_from_labels(tmp_path):
+    "bench/supervised.py on the bundled sample: its random init is the k-NN monitor's, and labels lift it above chance"
+    from mst_nb.core import MSTConfig
+    from mst_nb.eval import random_init_backbone
+    from mst_nb.data import load_sample
+    from mst_nb.knn import extract_features, knn_top1
+    out = tmp_path/'sup.json'
+    r = supervised.main(['--preset', 'smoke', '--data', 'sample', '--epochs', '2', '--warmup-epochs', '1',
+                         '--eval-every', '1', '--out', str(out)])
+    cfg = MSTConfig.from_preset('smoke', data='sample')
+    tr, va = load_sample('train', 32), load_sample('val', 32)
+    bb = random_init_backbone(cfg)
+    assert abs(r['random_init_knn'] - knn_top1(extract_features(bb, tr.images, cfg), tr.labels,
+                                               extract_features(bb, va.images, cfg), va.labels)) < 1e-6
+    assert [e['epoch'] for e in r['epochs']] == [1, 2] and json.loads(out.read_text())['epochs'] == r['epochs']
+    assert r['epochs'][-1]['top1'] > 15   # 10 balanced classes: chance is 10% (1 epoch reaches ~20%)
