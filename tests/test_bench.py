@@ -1,12 +1,22 @@
 """bench/sweep.py's plan: a sweep folder grows by new arms without losing its earlier runs from the table, and a
-reused name or another base is refused before anything runs."""
+reused name or another base is refused before anything runs; bench/supervised.py's labelled reference."""
 import importlib.util, json, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location('sweep', Path(__file__).parent.parent/'bench'/'sweep.py')
-sweep = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(sweep)
+from mst_nb.core import MSTConfig
+from mst_nb.data import load_sample
+from mst_nb.eval import random_init_backbone
+from mst_nb.knn import extract_features, knn_top1
+
+
+def _bench_module(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent/'bench'/f'{name}.py')
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    return module
+
+sweep, supervised = _bench_module('sweep'), _bench_module('supervised')
 
 
 def test_plan_runs_names_arms_axes_and_seeds():
@@ -113,16 +123,8 @@ def test_a_runs_log_is_appended_to_not_rewritten(tmp_path, monkeypatch):
     assert log.startswith('the first attempt\n') and log.endswith('again\n')
 
 
-_sspec = importlib.util.spec_from_file_location('supervised', Path(__file__).parent.parent/'bench'/'supervised.py')
-supervised = importlib.util.module_from_spec(_sspec); _sspec.loader.exec_module(supervised)
-
-
 def test_the_supervised_reference_learns_from_labels(tmp_path):
     "bench/supervised.py on the bundled sample: its random init is the k-NN monitor's, and labels lift it above chance"
-    from mst_nb.core import MSTConfig
-    from mst_nb.eval import random_init_backbone
-    from mst_nb.data import load_sample
-    from mst_nb.knn import extract_features, knn_top1
     out = tmp_path/'sup.json'
     r = supervised.main(['--preset', 'smoke', '--data', 'sample', '--epochs', '2', '--warmup-epochs', '1',
                          '--eval-every', '1', '--out', str(out)])
