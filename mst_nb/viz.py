@@ -314,7 +314,7 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     return fig
 
 # %% ../nbs/11_viz.ipynb #eb3e29c2
-def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN
+def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN or ARM
                    arm:str, # the arm to read
                    seeds=None, # the seeds to keep (default: all there are)
                   ) -> dict[int, dict]:
@@ -322,10 +322,17 @@ def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/
     out = {}
     for d in map(Path, run_dirs):
         if not d.is_dir(): raise FileNotFoundError(f'no runs folder at {d}')
+        found = {}
         for p in sorted(d.glob(f'{arm}_seed*')):
             seed = p.name[len(arm) + len('_seed'):]
-            if seed.isdigit() and (p/'summary.json').is_file() and (seeds is None or int(seed) in seeds):
-                out[int(seed)] = json.loads((p/'summary.json').read_text())
+            if seed.isdigit() and (p/'summary.json').is_file(): found[int(seed)] = p
+        # a run a sweep without --seeds named (`ARM`) counts as its config's seed, unless an ARM_seedN run has that seed
+        bare = d/arm
+        if (bare/'summary.json').is_file():
+            cfg = bare/'config.json'
+            found.setdefault(json.loads(cfg.read_text()).get('seed', 0) if cfg.is_file() else 0, bare)
+        for seed, p in sorted(found.items()):
+            if seeds is None or seed in seeds: out[seed] = json.loads((p/'summary.json').read_text())
     return out
 
 ABLATION_MEASURES = {  # title: (the run's figure, its random init's, raw pixels') in summary.json
