@@ -36,4 +36,4 @@ def test_help_shows_the_chosen_presets_values():
                          text=True, timeout=120)
     assert run.returncode == 0
     text = ' '.join(run.stdout.split())
-    assert 'cpu: 64; MSTConfig default: 100' in text and 'cpu: 64; MSTConfig default: 64' not in text   # --epochs: the preset's 64; --batch-size, equal to the default, names no preset value
+    assert 'cpu: 64; MSTConfig default: 100' in text and 'cpu: 64; MSTConfig default: 64' not in text   # --epochs: the preset's 64 and the default; --batch-size: no default beside an equal preset value
