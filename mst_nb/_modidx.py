@@ -362,4 +362,5 @@ d = { 'settings': { 'branch': 'main',
                             'mst_nb.viz.read_log': ('viz.html#read_log', 'mst_nb/viz.py'),
                             'mst_nb.viz.reconstruct': ('viz.html#reconstruct', 'mst_nb/viz.py'),
                             'mst_nb.viz.reconstruction_figure': ('viz.html#reconstruction_figure', 'mst_nb/viz.py'),
+                            'mst_nb.viz.seed_runs': ('viz.html#seed_runs', 'mst_nb/viz.py'),
                             'mst_nb.viz.seed_summaries': ('viz.html#seed_summaries', 'mst_nb/viz.py')}}}

@@ -29,7 +29,7 @@ from .vit import MaskedViT, cls_attention
 # %% auto #0
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes',
            'box_patches', 'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct',
-           'reconstruction_figure', 'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure',
+           'reconstruction_figure', 'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs',
            'seed_summaries', 'knn_on', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
 
 # %% ../nbs/11_viz.ipynb #803f1e38
@@ -314,11 +314,11 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     return fig
 
 # %% ../nbs/11_viz.ipynb #eb3e29c2
-def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN or ARM
-                   arm:str, # the arm to read
-                   seeds=None, # the seeds to keep (default: all there are)
-                  ) -> dict[int, dict]:
-    "{seed: summary.json} of one arm's finished runs across sweeps (a later folder's run of a seed wins)"
+def seed_runs(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN or ARM
+              arm:str, # the arm to read
+              seeds=None, # the seeds to keep (default: all there are)
+             ) -> dict[int, Path]:
+    "{seed: run folder} of one arm's finished runs across sweeps, by seed (a later folder's run of a seed wins)"
     out = {}
     for d in map(Path, run_dirs):
         if not d.is_dir(): raise FileNotFoundError(f'no runs folder at {d}')
@@ -331,9 +331,12 @@ def seed_summaries(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/
         if (bare/'summary.json').is_file():
             cfg = bare/'config.json'
             found.setdefault(json.loads(cfg.read_text()).get('seed', 0) if cfg.is_file() else 0, bare)
-        for seed, p in sorted(found.items()):
-            if seeds is None or seed in seeds: out[seed] = json.loads((p/'summary.json').read_text())
-    return out
+        out.update({seed: p for seed, p in found.items() if seeds is None or seed in seeds})
+    return dict(sorted(out.items()))
+
+def seed_summaries(*run_dirs:str|Path, arm:str, seeds=None) -> dict[int, dict]:
+    "{seed: summary.json} of the runs `seed_runs` finds"
+    return {seed: json.loads((p/'summary.json').read_text()) for seed, p in seed_runs(*run_dirs, arm=arm, seeds=seeds).items()}
 
 ABLATION_MEASURES = {  # title: (the run's figure, its random init's, raw pixels') in summary.json
     'weighted 20-NN': ('knn_top1', 'knn_random_init', 'knn_raw_pixels'),
