@@ -17,6 +17,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.torch_core import num_distrib, rank_distrib
 
+from .attention import attention_measures
 from .augment import MultiCrop
 from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype
 from .data import ImageSet, decoded_subset
@@ -27,9 +28,9 @@ from .model import StudentTeacher, mst_loss_func, unwrap
 __all__ = ['LOG_FIELDS', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule', 'wd_schedule', 'TeacherEpoch',
            'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast', 'precision_callbacks', 'EpochStats',
            'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn', 'KNNMonitor',
-           'CheckpointError', 'DamagedCheckpoint', 'previous_checkpoint', 'save_checkpoint', 'read_checkpoint',
-           'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line',
-           'EpochLine']
+           'AttentionMonitor', 'CheckpointError', 'DamagedCheckpoint', 'previous_checkpoint', 'save_checkpoint',
+           'read_checkpoint', 'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog',
+           'epoch_line', 'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
 def ema_momentum(iteration:int, # optimiser steps so far
@@ -219,6 +220,20 @@ class KNNMonitor(Callback):
         base = self.learn.knn_baselines or {}
         self.learn.epoch_stats.update(knn_top1=teacher, knn_student=student, **{f'knn_{k}': v for k, v in base.items()})
 
+# %% ../nbs/07_callbacks.ipynb #399da33f
+class AttentionMonitor(Callback):
+    "The teacher's attention measures (positional share, follows content) on up to `n` val photos, on the k-NN epochs"
+    order = 76
+    def __init__(self, cfg:MSTConfig, n:int=256): self.cfg, self.n, self.photos = cfg, n, None
+    def after_epoch(self):
+        if self.epoch < getattr(self.learn, 'first_epoch', 0): return
+        last = self.epoch == self.n_epoch - 1
+        if not (last or (self.cfg.knn_every and (self.epoch + 1) % self.cfg.knn_every == 0)): return
+        if self.photos is None: self.photos = decoded_subset(self.dls.valid.dataset, self.n, self.cfg.seed).images
+        if len(self.photos) < 2: return
+        m = attention_measures(unwrap(self.learn.model).teacher.backbone, self.photos, self.cfg)
+        self.learn.epoch_stats.update(attn_positional=m['positional_share'], attn_follows=m['follows_content'])
+
 # %% ../nbs/07_callbacks.ipynb #37d76d22
 def _train_loader(learn):
     "The training DataLoader, inside the `DistributedDL` that fastai wraps it in across processes"
@@ -356,9 +371,9 @@ class Checkpoint(Callback):
 
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e
 LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'kl_teacher_student', 'knn_top1', 'knn_student',
-              'knn_random_init', 'knn_raw_pixels', 'lr', 'wd', 'teacher_momentum', 'images_per_s', 'seconds']
+              'knn_random_init', 'knn_raw_pixels', 'attn_positional', 'attn_follows', 'lr', 'wd', 'teacher_momentum', 'images_per_s', 'seconds']
 _FORMATS = dict(loss='.5f', dino='.5f', restore='.5f', teacher_entropy='.4f', kl_teacher_student='.4f', knn_top1='.2f',
-                knn_student='.2f', knn_random_init='.2f', knn_raw_pixels='.2f', lr='.3g', wd='.3g',
+                knn_student='.2f', knn_random_init='.2f', knn_raw_pixels='.2f', attn_positional='.3f', attn_follows='.3f', lr='.3g', wd='.3g',
                 teacher_momentum='.6f', images_per_s='.1f', seconds='.1f')
 
 def log_row(stats:dict) -> dict:
@@ -415,6 +430,8 @@ def epoch_line(s:dict, # `learn.epoch_stats`
         knn = f"k-NN {s['knn_top1']:.2f}% (student {s['knn_student']:.2f}%"
         if s.get('knn_random_init') is not None: knn += f", random init {s['knn_random_init']:.2f}%"
         parts.append(knn + ')')
+    if s.get('attn_positional') is not None:
+        parts.append(f"attention positional {s['attn_positional']:.2f} follows {s['attn_follows']:.2f}")
     parts += [f"lr {s['lr']:.3g}", f"{s['images_per_s']:.0f} img/s", f"{s['seconds']:.1f} s"]
     return '  '.join(parts)
 

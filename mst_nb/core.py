@@ -13,13 +13,14 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MASK_STRATEGIES', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write', 'FolderInUseError',
-           'FolderLock', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype', 'inductor_missing',
-           'eval_mode']
+__all__ = ['MASK_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN',
+           'IMAGENET_STD', 'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write',
+           'FolderInUseError', 'FolderLock', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype',
+           'inductor_missing', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
-MASK_STRATEGIES = ('mst', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
+MASK_STRATEGIES = ('mst', 'position', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
+POS_EMBEDS = ('learn', 'sincos')  # timm's learned position embedding, or a fixed 2-D sin-cos one (MAE, MoCo v3)
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')
 CENTERINGS = ('center', 'sinkhorn')  # DINO's running centre, or DINOv2's Sinkhorn–Knopp targets
@@ -67,6 +68,9 @@ class MSTConfig:
     embed_dim:int|None=None  # override the arch's width D (tiny test models); None keeps timm's
     depth:int|None=None  # override the arch's number of blocks
     num_heads:int|None=None  # override the arch's number of heads
+    reg_tokens:int=0  # register tokens (Darcet et al. 2024; timm's `reg_tokens`): extra prefix tokens, never masked nor ranked
+    no_embed_class:bool=False  # no position embedding on the prefix tokens (timm's `no_embed_class`)
+    pos_embed:str='learn'  # 'learn' (timm's, trained) or 'sincos' (a fixed 2-D sin-cos embedding, as MAE)
     drop_path_rate:float=0.1  # stochastic depth on the student (DINO)
     out_dim:int=65536  # K, the head's output dimension (DINO's ImageNet value)
     head_hidden_dim:int=2048  # DINO head: MLP hidden width
@@ -81,6 +85,9 @@ class MSTConfig:
     mask_ratio:float|None=None  # r for 'random', 'block', 'attn_low', 'attn_high'; None: mask_candidates × mask_prob
     block_min_patches:int=4  # 'block': smallest block, in patches (BEiT)
     block_aspect:float=0.3  # 'block': blocks' aspect ratio lies in [block_aspect, 1/block_aspect] (BEiT)
+    attention_blocks:int=1  # the masking score is the CLS attention averaged over this many last blocks (MST: 1, the last)
+    attention_debias:bool=False  # rank patches by attention / its running mean at each position ("more than usual here")
+    position_momentum:float=0.99  # EMA per step of the teacher's attention and of `mst`'s candidate rate at each position
     # --- global image decoder and restoration loss ---
     use_decoder:bool=True  # False drops the decoder and its loss (DINO + masking only)
     decoder_norm:str='batch'  # norm after each transposed conv: 'batch', 'group', 'layer' or 'none'
@@ -198,11 +205,11 @@ def _validate(c:MSTConfig):
     for n in ['blur_p', 'solarize_p']: _require(all(0 <= v <= 1 for v in getattr(c, n)), n, 'probabilities in [0, 1]', getattr(c, n))
     if c.mask_ratio is not None: _require(0 <= c.mask_ratio <= 1, 'mask_ratio', 'in [0, 1] or None', c.mask_ratio)
     positive = ['batch_size', 'epochs', 'global_crop_size', 'local_crop_size', 'patch_size', 'out_dim', 'head_hidden_dim',
-                'head_bottleneck_dim', 'head_layers', 'knn_k', 'block_min_patches', 'sinkhorn_iterations']
+                'head_bottleneck_dim', 'head_layers', 'knn_k', 'block_min_patches', 'sinkhorn_iterations', 'attention_blocks']
     for n in positive: _require(getattr(c, n) >= 1, n, 'a positive integer', getattr(c, n))
     for n in ['decode_size', 'embed_dim', 'depth', 'num_heads']:
         if getattr(c, n) is not None: _require(getattr(c, n) >= 1, n, 'a positive integer or None', getattr(c, n))
-    non_negative = ['n_local_crops', 'seed', 'warmup_epochs', 'warmup_teacher_temp_epochs', 'freeze_last_layer_epochs',
+    non_negative = ['reg_tokens', 'n_local_crops', 'seed', 'warmup_epochs', 'warmup_teacher_temp_epochs', 'freeze_last_layer_epochs',
                     'knn_every', 'save_every', 'preview_every', 'brightness', 'contrast', 'saturation', 'weight_decay', 'weight_decay_end',
                     'clip_grad', 'min_lr', 'restore_weight']
     for n in non_negative: _require(getattr(c, n) >= 0, n, '>= 0', getattr(c, n))
@@ -218,11 +225,13 @@ def _validate(c:MSTConfig):
     _require(0 <= c.drop_path_rate < 1, 'drop_path_rate', 'in [0, 1)', c.drop_path_rate)
     _require(0 < c.block_aspect <= 1, 'block_aspect', 'in (0, 1]', c.block_aspect)
     _require(0 <= c.center_momentum < 1, 'center_momentum', 'in [0, 1)', c.center_momentum)
+    _require(0 <= c.position_momentum < 1, 'position_momentum', 'in [0, 1)', c.position_momentum)
     _require(0 <= c.teacher_momentum <= 1, 'teacher_momentum', 'in [0, 1]', c.teacher_momentum)
     _require(c.teacher_momentum <= c.teacher_momentum_end <= 1, 'teacher_momentum_end',
              f'in [teacher_momentum ({c.teacher_momentum}), 1]', c.teacher_momentum_end)
     _require(c.min_lr <= c.lr, 'min_lr', f'<= lr ({c.lr})', c.min_lr)
     _require(c.mask_strategy in MASK_STRATEGIES, 'mask_strategy', f'one of {MASK_STRATEGIES}', c.mask_strategy)
+    _require(c.pos_embed in POS_EMBEDS, 'pos_embed', f'one of {POS_EMBEDS}', c.pos_embed)
     _require(c.precision in PRECISIONS, 'precision', f'one of {PRECISIONS}', c.precision)
     _require(c.compile in COMPILE_MODES, 'compile', f'one of {COMPILE_MODES}', c.compile)
     _require(c.centering in CENTERINGS, 'centering', f'one of {CENTERINGS}', c.centering)
@@ -233,6 +242,7 @@ def _validate(c:MSTConfig):
                                'a power of two while use_decoder=True (the decoder upsamples by 2, log2(P) times)', c.patch_size)
     if c.embed_dim and c.num_heads: _require(c.embed_dim % c.num_heads == 0, 'embed_dim',
                                              f'a multiple of num_heads ({c.num_heads})', c.embed_dim)
+    if c.depth is not None: _require(c.attention_blocks <= c.depth, 'attention_blocks', f'<= depth ({c.depth})', c.attention_blocks)
     for n in ['warmup_epochs', 'warmup_teacher_temp_epochs', 'freeze_last_layer_epochs']:
         _require(getattr(c, n) <= c.epochs, n, f'<= epochs ({c.epochs})', getattr(c, n))
 

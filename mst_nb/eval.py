@@ -16,9 +16,10 @@ from fastai.torch_core import default_device
 from safetensors.torch import load_file, save_file
 
 from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything
-from .data import ASSETS, load_images
+from .attention import attention_measures, measures_table
+from .data import ASSETS, decoded_subset, load_images
 from .decoder import GlobalDecoder
-from .model import StudentTeacher
+from .model import PositionStats, StudentTeacher
 from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features, raw_pixel_knn
 from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
@@ -26,7 +27,7 @@ from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
 __all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'linear_probe',
-           'linear_eval', 'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained']
+           'linear_eval', 'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def load_trained(path:str|Path) -> tuple[MaskedViT, MSTConfig]:
@@ -117,11 +118,20 @@ def main(argv:list[str]|None=None):
     q.add_argument('--avgpool', action='store_true', help="also the mean patch token (DINO's choice for ViT-B)")
     q.add_argument('--epochs', type=int, default=100, help="probe epochs over the precomputed features (DINO: 100)")
     q.add_argument('--no-baselines', action='store_true', help='skip the random-init and raw-pixel probes')
+    q = sub.add_parser('attention', help="does the teacher's CLS attention follow the photo? (positional share, follows content, ...)")
+    q.add_argument('--ckpt', required=True, help='a run folder (its checkpoint.pt) or a checkpoint file')
+    q.add_argument('--data', default=None, help="data spec with a val split; default: the run's data")
+    q.add_argument('--n', type=int, default=256, help='val photos to measure on (the first n, or a seeded sample of a folder)')
     a = p.parse_args(argv)
     try:
         if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device, not a.no_baselines)
+        elif a.cmd == 'attention': r = attention_eval(a.ckpt, a.data, a.n)
         else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.epochs, not a.no_baselines, a.device)
     except (FileNotFoundError, ValueError, CheckpointError, FolderInUseError) as e: sys.exit(f'error: {e}')
+    if a.cmd == 'attention':
+        print(f"the teacher's CLS attention on {r['n_photos']} val photos of {r['data']}:")
+        print(measures_table({k: r[k] for k in ('attention', 'ranking', 'random_init') if k in r}))
+        return r
     if a.cmd == 'knn':
         print(f"k-NN top-1: {r['top1']:.2f}%  (weighted {r['k']}-NN, T={r['temperature']}, {r['n_train']} train / "
               f"{r['n_val']} val images of {r['data']})")
@@ -233,6 +243,7 @@ class TrainedMST:
     decoder: GlobalDecoder|None = None
     source: str = ''                       # where it came from
     info: dict|None = None                 # for the shipped run: its command, data and k-NN
+    position_stats: PositionStats|None = None   # the run's running mean map and `mst` candidate rates (`position`, `attention_debias`)
 
     @classmethod
     def from_module(cls, module:StudentTeacher, # a live or loaded run's model (its parts are shared, not copied)
@@ -240,7 +251,8 @@ class TrainedMST:
                     cfg:MSTConfig|None=None, # the run's own config; None: `module.cfg`
                    ) -> TrainedMST:
         "Teacher and student backbones and the decoder of `module`"
-        return cls(cfg or module.cfg, module.teacher.backbone, module.student.backbone, module.decoder, source, info)
+        return cls(cfg or module.cfg, module.teacher.backbone, module.student.backbone, module.decoder, source, info,
+                   module.position_stats)
 
     def eval(self) -> TrainedMST:
         for m in (self.teacher, self.student, self.decoder):
@@ -268,7 +280,7 @@ def save_pretrained(parts:TrainedMST, # from `load_run`
     "Store a run's teacher, student and decoder in fp16 with its config, for `load_pretrained`"
     dest = Path(dest)
     weights = {f'{name}.{k}': v.detach().to(torch.float16).contiguous().cpu()
-               for name in ('teacher', 'student', 'decoder') if getattr(parts, name) is not None
+               for name in ('teacher', 'student', 'decoder', 'position_stats') if getattr(parts, name) is not None
                for k, v in getattr(parts, name).state_dict().items() if v.is_floating_point()}
     atomic_write(dest.with_suffix('.safetensors'), lambda p: save_file(weights, str(p)))
     # the run's out_dir names a folder on the machine that trained it: the shipped config keeps the default instead
@@ -289,7 +301,7 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
     parts = TrainedMST.from_module(module, 'random init' if random_init else str(path.with_suffix('.safetensors')), meta['info'])
     if not random_init:
         weights = load_file(str(path.with_suffix('.safetensors')))
-        for name in ('teacher', 'student', 'decoder'):
+        for name in ('teacher', 'student', 'decoder', 'position_stats'):
             m = getattr(parts, name)
             if m is None: continue
             sd = {k[len(name) + 1:]: v.float() for k, v in weights.items() if k.startswith(name + '.')}
@@ -297,6 +309,31 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
             if missing: raise ValueError(f'{path}.safetensors lacks {name} weights {missing[:3]}…')
             m.load_state_dict({**m.state_dict(), **sd})
     return parts.eval()
+
+# %% ../nbs/10_eval.ipynb #30d92eea
+def _plain_measures(m:dict) -> dict:
+    "`attention_measures` with its mean map as nested lists (for JSON)"
+    return {**m, 'mean_map': [[round(v, 6) for v in row] for row in m['mean_map'].tolist()]}
+
+def attention_eval(path:str|Path, # a run folder or a checkpoint
+                   data:str|None=None, # a data spec with a val split; default: the run's own data
+                   n:int=256, # val photos
+                   write:bool=True, # add the result to the run folder's summary.json (`attention_eval`, keyed by the data spec)
+                  ) -> dict:
+    "The teacher's attention measures on `n` val photos, beside its random init's (and the ranked score's, if debiased)"
+    with _writing(path, write, 'attention measures'):
+        parts = load_run(path)
+        cfg, spec = parts.cfg, data or parts.cfg.data
+        val = load_images(spec, 'val', cfg.decode_size or cfg.global_crop_size)
+        if val is None: raise ValueError(f'{spec} has no val split to measure attention on')
+        photos = decoded_subset(val, n, cfg.seed).images
+        r = dict(data=spec, n_photos=len(photos), attention=_plain_measures(attention_measures(parts.teacher, photos, cfg)),
+                 random_init=_plain_measures(attention_measures(random_init_backbone(cfg), photos, cfg)))
+        if cfg.attention_debias:
+            r['ranking'] = _plain_measures(attention_measures(parts.teacher, photos, cfg, debiased=True,
+                                                              position_mean=parts.position_stats.attention))
+        if write: _add_to_summary(path, 'attention_eval', r, per_data=True)
+        return r
 
 # %% ../nbs/10_eval.ipynb #e7bffb05
 if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

@@ -24,7 +24,7 @@ from fastai.torch_core import num_distrib
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .augment import MultiCrop
-from .callbacks import (CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
+from .callbacks import (AttentionMonitor, CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
                               FreezeLastLayer, KNNMonitor, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
                               TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
                               wd_schedule)
@@ -55,7 +55,7 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     n_proc = max(1, num_distrib())
     callbacks = [MultiCrop(cfg), TeacherEpoch(), ParamScheduler({'lr': lr_schedule(cfg, n_proc), 'wd': wd_schedule(cfg)}),
                  NonFiniteGuard(), FreezeLastLayer(cfg.freeze_last_layer_epochs), ClipGradPerParam(cfg.clip_grad),
-                 EMATeacher(cfg.teacher_momentum, cfg.teacher_momentum_end), EpochStats(), CollapseMonitor(), KNNMonitor(cfg),
+                 EMATeacher(cfg.teacher_momentum, cfg.teacher_momentum_end), EpochStats(), CollapseMonitor(), KNNMonitor(cfg), AttentionMonitor(cfg),
                  SkipLossValidation(), *precision_callbacks(cfg, dls.device)]
     if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir)]
     if out_dir is not None and cfg.tensorboard: callbacks.append(TensorBoardLog(out_dir))

@@ -17,8 +17,8 @@ from .core import MASK_STRATEGIES, MSTConfig
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
-__all__ = ['mst_mask', 'random_mask', 'attn_low_mask', 'attn_high_mask', 'block_mask', 'make_mask', 'mask_params', 'mask_figure',
-           'mask_widget']
+__all__ = ['mst_mask', 'random_mask', 'attn_low_mask', 'attn_high_mask', 'candidate_rate', 'position_mask', 'debias',
+           'block_mask', 'make_mask', 'mask_params', 'mask_figure', 'mask_widget']
 
 # %% ../nbs/04_masking.ipynb #69cb4cc3
 def _rand(shape, generator:torch.Generator, device) -> Tensor:
@@ -51,6 +51,28 @@ def attn_low_mask(attention:Tensor, mask_ratio:float=0.25) -> Tensor:
 def attn_high_mask(attention:Tensor, mask_ratio:float=0.25) -> Tensor:
     "Exactly the `mask_ratio`·N most-attended patches: (B,N) bool"
     return _lowest(-attention, round(mask_ratio * attention.shape[1]))
+
+# %% ../nbs/04_masking.ipynb #446a8b3d
+def candidate_rate(attention:Tensor, # (B,N) the scores `mst` ranks
+                   mask_candidates:float=0.5, # the lowest-scoring fraction that are candidates
+                  ) -> Tensor:
+    "(N,) how often each position is among `mst`'s candidates over the rows of `attention`"
+    return _lowest(attention, round(mask_candidates * attention.shape[1])).float().mean(0)
+
+def position_mask(attention:Tensor, # (B,N): only its shape and device are used
+                  generator:torch.Generator,
+                  position_rate:Tensor, # (N,) `candidate_rate` of the teacher's recent maps
+                  mask_prob:float=0.5, # as `mst`'s
+                 ) -> Tensor:
+    "The `position` control: patch j masked with probability position_rate[j]·mask_prob, independently of the photo: (B,N) bool"
+    return _rand(attention.shape, generator, attention.device) < position_rate.to(attention.device) * mask_prob
+
+def debias(attention:Tensor, # (B,N) CLS attention
+           position_mean:Tensor, # (N,) the mean attention at each position (a running mean over training)
+          ) -> Tensor:
+    "Attention relative to its usual value at each position, rows summing to 1: rank by 'more than usual here'"
+    score = attention / position_mean.to(attention.device).clamp_min(1e-12)
+    return score / score.sum(-1, keepdim=True)
 
 # %% ../nbs/04_masking.ipynb #896457cf
 def _block_one(h:int, w:int, target:int, min_patches:int, aspect:float, rng:random.Random) -> np.ndarray:
@@ -92,7 +114,9 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
               grid:tuple[int,int], # (h, w) with h·w = N
               generator:torch.Generator, # every random draw comes from it
               mask_candidates:float=0.5, mask_prob:float=0.5, mask_ratio:float|None=None,
-              block_min_patches:int=4, block_aspect:float=0.3) -> Tensor:
+              block_min_patches:int=4, block_aspect:float=0.3,
+              position_rate:Tensor|None=None, # 'position': (N,) `candidate_rate`; None: every position alike (no history yet)
+             ) -> Tensor:
     "Bool mask (B, h, w) of the patches to replace by the mask token, for `strategy`"
     B, N = attention.shape
     if grid[0] * grid[1] != N: raise ValueError(f'grid {grid} does not hold the {N} patches of attention')
@@ -101,6 +125,10 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
     for name, v in [('mask_candidates', mask_candidates), ('mask_prob', mask_prob), ('mask_ratio', ratio)]:
         if not 0 <= v <= 1: raise ValueError(f'{name} must be in [0, 1], got {v}')
     if strategy == 'mst': m = mst_mask(attention, generator, mask_candidates, mask_prob)
+    elif strategy == 'position':
+        rate = attention.new_full((N,), mask_candidates) if position_rate is None else position_rate
+        if rate.shape != (N,): raise ValueError(f'position_rate must have one value per patch ({N}), got {tuple(rate.shape)}')
+        m = position_mask(attention, generator, rate, mask_prob)
     elif strategy == 'random': m = random_mask(attention, generator, ratio)
     elif strategy == 'block': m = block_mask(attention, grid, generator, ratio, block_min_patches, block_aspect)
     elif strategy == 'attn_low': m = attn_low_mask(attention, ratio)
@@ -157,26 +185,31 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
         if teacher is None:   # the trained teacher that ships with the package (10_eval), for its own config's photos
             from mst_nb.eval import load_pretrained
             teacher = load_pretrained().teacher
-        attention = cls_attention(teacher, normalize(images.float() / 255, cfg))
+        attention = cls_attention(teacher, normalize(images.float() / 255, cfg), blocks=cfg.attention_blocks)
+    usual = attention.mean(0)                                   # (N,) the teacher's usual map over these photos
     slider = lambda v, d: W.FloatSlider(value=v, min=0, max=1, step=0.05, description=d, continuous_update=False)
     controls = dict(index=W.IntSlider(0, 0, len(images) - 1, description='image'),
                     strategy=W.Dropdown(options=MASK_STRATEGIES, value=cfg.mask_strategy, description='strategy'),
                     mask_candidates=slider(cfg.mask_candidates, 'candidates'), mask_prob=slider(cfg.mask_prob, 'prob'),
                     mask_ratio=slider(cfg.expected_mask_ratio, 'ratio (others)'),
-                    seed=W.IntSlider(0, 0, 99, description='seed'))
+                    seed=W.IntSlider(0, 0, 99, description='seed'),
+                    debiased=W.Checkbox(value=cfg.attention_debias, description='rank by more than usual'))
     out = W.Output()
-    def draw(index, strategy, mask_candidates, mask_prob, mask_ratio, seed):
+    def draw(index, strategy, mask_candidates, mask_prob, mask_ratio, seed, debiased):
         box.params = dict(index=index, strategy=strategy, mask_candidates=mask_candidates, mask_prob=mask_prob,
-                          mask_ratio=None if strategy == 'mst' else mask_ratio, seed=seed)
+                          mask_ratio=None if strategy in ('mst', 'position') else mask_ratio, seed=seed, debiased=debiased)
+        scores = debias(attention, usual) if debiased else attention
         out.outputs = ()  # clear the previous figure (clear_output would need a live kernel)
         with out:
-            fig = mask_figure(images[index], attention[index], grid, strategy, seed, mask_candidates=mask_candidates,
+            fig = mask_figure(images[index], scores[index], grid, strategy, seed, mask_candidates=mask_candidates,
                               mask_prob=mask_prob, mask_ratio=box.params['mask_ratio'],
-                              block_min_patches=cfg.block_min_patches, block_aspect=cfg.block_aspect)
+                              block_min_patches=cfg.block_min_patches, block_aspect=cfg.block_aspect,
+                              position_rate=candidate_rate(scores, mask_candidates))
             display(fig); plt.close(fig)
         box.n_draws += 1
     box = W.VBox([W.HBox([controls['index'], controls['strategy'], controls['seed']]),
-                  W.HBox([controls['mask_candidates'], controls['mask_prob'], controls['mask_ratio']]), out])
+                  W.HBox([controls['mask_candidates'], controls['mask_prob'], controls['mask_ratio']]),
+                  controls['debiased'], out])
     box.controls, box.n_draws = controls, 0
     for c in controls.values(): c.observe(lambda change: draw(**{k: w.value for k, w in controls.items()}), names='value')
     draw(**{k: w.value for k, w in controls.items()})

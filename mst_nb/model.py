@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 from fastai.torch_core import rank_distrib
 from torch import Tensor
@@ -16,14 +17,41 @@ from torch import Tensor
 from .core import COMPILE_MODES, MSTConfig, inductor_missing
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
-from .masking import make_mask, mask_params
+from .masking import candidate_rate, debias, make_mask, mask_params
 from .vit import ViTWithHead
 
 # %% auto #0
-__all__ = ['ATTENTION_STRATEGIES', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts']
+__all__ = ['ATTENTION_STRATEGIES', 'PositionStats', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts']
 
 # %% ../nbs/06b_model.ipynb #3afcd1bc
-ATTENTION_STRATEGIES = ('mst', 'attn_low', 'attn_high')
+ATTENTION_STRATEGIES = ('mst', 'position', 'attn_low', 'attn_high')
+
+class PositionStats(nn.Module):
+    "Running means, per patch position, of the teacher's CLS attention and of how often `mst` picks it as a candidate"
+    def __init__(self, n_patches:int, # N of a global crop
+                 mask_candidates:float=0.5, # the candidate rate before any step: every position alike
+                 momentum:float=0.99, # EMA per step (`position_momentum`)
+                ):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer('attention', torch.full((n_patches,), 1 / n_patches))    # (N,) mean map, sums to 1
+        self.register_buffer('candidates', torch.full((n_patches,), mask_candidates))  # (N,) P(candidate) per position
+
+    @torch.no_grad()
+    def update(self, attention:Tensor, # (B,N) this step's raw attention
+               candidates:Tensor, # (N,) this step's `candidate_rate`
+              ):
+        batch = torch.stack([attention.float().mean(0), candidates.float()])          # (2,N)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(batch); batch /= dist.get_world_size()                     # every process: the same habits
+        for buf, new in zip((self.attention, self.candidates), batch): buf.lerp_(new, 1 - self.momentum)
+
+    @classmethod
+    def from_config(cls, cfg:MSTConfig) -> PositionStats|None:
+        "The stats `cfg` needs, or None (every strategy but `position`, without `attention_debias`)"
+        if cfg.mask_strategy != 'position' and not cfg.attention_debias: return None
+        return cls(cfg.global_grid ** 2, cfg.mask_candidates, cfg.position_momentum)
+
 
 def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teacher
                 decoder:GlobalDecoder|None, # None for plain DINO + masking
@@ -32,21 +60,26 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
                 cfg:MSTConfig, # mask strategy and parameters, restoration options
                 generator:torch.Generator, # for the mask draws
                 epoch:int=0, # for the teacher temperature
+                stats:PositionStats|None=None, # running per-position means: `position` and `attention_debias` need them
                ) -> dict:
     "One MST forward: teacher → CLS attention → masks → masked student → decoder → losses"
     globals_ = torch.cat(crops[:2])                                              # (2B,3,s,s)
     with torch.no_grad():
-        t = teacher(crops[:2], with_attention=cfg.mask_strategy in ATTENTION_STRATEGIES)
+        t = teacher(crops[:2], with_attention=cfg.mask_strategy in ATTENTION_STRATEGIES, attention_blocks=cfg.attention_blocks)
     P = student.backbone.patch_size
     grid = (globals_.shape[-2] // P, globals_.shape[-1] // P)
-    attention = t.get('attention')
-    masks = None
+    attention = t.get('attention')                                                # (2B,N) or None
+    masks, scores, rate = None, attention, None
+    if attention is not None and stats is not None:
+        if cfg.attention_debias: scores = debias(attention, stats.attention)       # against the habits before this step
+        rate = stats.candidates.clone()
+        stats.update(attention, candidate_rate(scores, cfg.mask_candidates))
     if cfg.mask_strategy != 'none':
-        scores = attention if attention is not None else globals_.new_zeros(len(globals_), grid[0] * grid[1])
-        masks = make_mask(cfg.mask_strategy, scores, grid, generator, **mask_params(cfg))   # (2B,h,w)
+        if scores is None: scores = globals_.new_zeros(len(globals_), grid[0] * grid[1])
+        masks = make_mask(cfg.mask_strategy, scores, grid, generator, position_rate=rate, **mask_params(cfg))   # (2B,h,w)
     s = student(crops, masks)
     dino, targets = dino_loss(s['out'], t['out'], epoch, return_targets=True)   # targets once: loss and monitor
-    out = dict(dino=dino, masks=masks, attention=attention, teacher_entropy=teacher_entropy(targets))
+    out = dict(dino=dino, masks=masks, attention=attention, scores=scores, teacher_entropy=teacher_entropy(targets))
     if decoder is not None:
         out['recon'] = decoder(s['patches'], grid)                               # (2B,3,s,s)
         out['restore'] = restoration_loss(out['recon'], globals_, masks, cfg.restore_masked_only)
@@ -67,6 +100,7 @@ class StudentTeacher(nn.Module):
         if cfg.mask_strategy == 'none': self.student.backbone.mask_token.requires_grad_(False)  # never used
         self.decoder = GlobalDecoder.from_config(cfg, self.student.backbone.vit.embed_dim) if cfg.use_decoder else None
         self.dino_loss = DINOLoss.from_config(cfg)
+        self.position_stats = PositionStats.from_config(cfg)   # None unless `position` or `attention_debias`
 
     def train(self, mode:bool=True):
         super().train(mode); self.teacher.eval()  # the teacher never drops paths
@@ -79,7 +113,7 @@ class StudentTeacher(nn.Module):
         if self.mask_generator is None or self.mask_generator.device != crops[0].device:
             self.mask_generator = torch.Generator(crops[0].device).manual_seed(self.cfg.seed + 7919 * (1 + rank_distrib()))
         return mst_forward(self.student, self.teacher, self.decoder, self.dino_loss, crops, self.cfg,
-                           self.mask_generator, self.epoch)
+                           self.mask_generator, self.epoch, self.position_stats)
 
 def mst_loss_func(out:dict, *labels) -> Tensor:
     "The fastai loss function: the loss `mst_forward` computed (labels are not used in pre-training)"

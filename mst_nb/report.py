@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 import mst_nb
 from .callbacks import CheckpointError
 from .core import MSTConfig, _atomic_write_text, _prog
-from .data import load_images
-from .eval import TrainedMST, load_run, load_trained
+from .data import decoded_subset, load_images
+from .attention import attention_measures, mean_maps_figure
+from .eval import random_init_backbone, TrainedMST, load_run, load_trained
 from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure, fixed_photos
 
 # %% auto #0
@@ -108,6 +109,16 @@ def report_html(run:str|Path, # a run folder written by mst_nb.train
         photos = fixed_photos(photos_from, n_photos)
         body.append("<h2>The teacher's attention</h2><p>Last block, CLS → patches: the mean of the heads, the patches that "
                     'hold 60% of it (DINO\'s view), and each head.</p>' + _png(attention_figure(parts.teacher, photos, cfg)))
+        many = decoded_subset(photos_from, 256, cfg.seed).images
+        measures = {'teacher': attention_measures(parts.teacher, many, cfg),
+                    'random init': attention_measures(random_init_backbone(cfg).to(device), many, cfg)}
+        rows = [('', 'positional share', 'grey image r', 'follows content r', 'border share (area)', '60% of it on')]
+        rows += [(k, f"{r['positional_share']:.2f}", f"{r['grey_r']:.2f}", f"{r['follows_content']:.2f}",
+                  f"{r['border_share']:.0%} ({r['border_area']:.0%})", f"{r['concentration']:.0%} of the patches") for k, r in measures.items()]
+        body.append(f"<h2>Does the attention see the photo?</h2><p>On {len(many)} photos: how much of the attention is one "
+                    'fixed map of positions (positional share; a grey image\'s map against it), whether it moves when a photo\'s '
+                    'patches are shuffled (follows content), and its mean map. MST masks by this attention: a positional '
+                    'teacher masks the same places in every photo.</p>' + _table(rows) + _png(mean_maps_figure(measures)))
         body.append('<h2>Masks of every strategy</h2><p>What the student would see; MST (the first) masks among the least '
                     'attended half of the patches.</p>' + _png(masks_figure(parts.teacher, photos, cfg)))
         if parts.decoder is not None:

@@ -70,6 +70,7 @@ def parse_config(argv:list[str]|None=None) -> tuple[MSTConfig, argparse.Namespac
 # %% ../nbs/09_train.ipynb #94bf4886
 def _model_args(cfg:MSTConfig) -> dict:
     extra = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
+    extra.update({k: getattr(cfg, k) for k in ('reg_tokens', 'no_embed_class') if getattr(cfg, k)})   # timm's own options
     return dict(patch_size=cfg.patch_size, img_size=cfg.global_crop_size, num_classes=0, dynamic_img_size=True, **extra)
 
 def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
-from timm.layers import trunc_normal_
+from timm.layers import build_sincos2d_pos_embed, trunc_normal_
 from timm.models.vision_transformer import VisionTransformer
 
 from .core import ConfigError, MSTConfig
@@ -20,11 +20,22 @@ from .core import ConfigError, MSTConfig
 __all__ = ['create_vit', 'MaskedViT', 'cls_attention', 'DINOHead', 'ViTWithHead']
 
 # %% ../nbs/03_vit.ipynb #56357b97
-def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, and the optional `embed_dim`/`depth`/`num_heads`
+def _fix_sincos(vit:VisionTransformer):
+    "Replace `vit`'s learned position embedding by a fixed 2-D sin-cos one (prefix positions, if embedded, get zeros)"
+    grid = vit.patch_embed.grid_size
+    table = build_sincos2d_pos_embed(list(grid), dim=vit.embed_dim)                     # (h·w, D)
+    n_prefix = vit.pos_embed.shape[1] - table.shape[0]                                  # 0 with no_embed_class
+    with torch.no_grad():
+        vit.pos_embed.copy_(torch.cat([table.new_zeros(n_prefix, vit.embed_dim), table])[None])
+    vit.pos_embed.requires_grad_(False)
+
+def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, the optional `embed_dim`/`depth`/`num_heads`, and the prefix/position options
                drop_path_rate:float|None=None, # None: `cfg.drop_path_rate` (the student's); the teacher uses 0
               ) -> VisionTransformer:
     "A timm ViT for `cfg`: no classifier, no pretrained weights, any input size that is a multiple of the patch"
     overrides = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
+    if cfg.reg_tokens: overrides['reg_tokens'] = cfg.reg_tokens
+    if cfg.no_embed_class: overrides['no_embed_class'] = True
     if not timm.is_model(cfg.arch):
         raise ConfigError(f'arch={cfg.arch!r} is not a model timm knows (e.g. vit_small_patch16_224, vit_tiny_patch16_224)')
     vit = None
@@ -36,6 +47,9 @@ def create_vit(cfg:MSTConfig, # `arch`, `patch_size`, `global_crop_size`, and th
     if not isinstance(vit, VisionTransformer) or vit.cls_token is None:
         raise ConfigError(f'arch={cfg.arch!r} must be a timm VisionTransformer with a CLS token '
                           '(e.g. vit_small_patch16_224, vit_tiny_patch16_224, deit_small_patch16_224)')
+    if cfg.attention_blocks > len(vit.blocks):
+        raise ConfigError(f'attention_blocks must be <= the depth of {cfg.arch} ({len(vit.blocks)}), got {cfg.attention_blocks}')
+    if cfg.pos_embed == 'sincos': _fix_sincos(vit)
     return vit
 
 # %% ../nbs/03_vit.ipynb #aafdec27
@@ -82,17 +96,31 @@ def _last_block_cls_attention(block, tokens:Tensor, n_prefix:int, per_head:bool=
     q = attn.q_norm(q.view(B, 1, nh, hd).transpose(1, 2))                             # (B,nh,1,hd)
     k = attn.k_norm(k.view(B, T, nh, hd).transpose(1, 2))                             # (B,nh,T,hd)
     row = ((q.float() * attn.scale) @ k.float().transpose(-2, -1)).softmax(-1)        # (B,nh,1,T)
-    patches = row[:, :, 0, n_prefix:]                                                 # (B,nh,N)
+    patches = row[:, :, 0, n_prefix:]                                                 # (B,nh,N): CLS and registers dropped
     if not per_head: patches = patches.mean(1)                                        # (B,N)
     return patches / patches.sum(-1, keepdim=True)
+
+def _blocks_with_attention(model:MaskedViT, t:Tensor, # tokens (B,T,D) entering the first block
+                           blocks:int=1, # average the CLS attention of this many last blocks
+                           per_head:bool=False) -> tuple[Tensor, Tensor]:
+    "Run every block on `t`; return the output tokens and the CLS→patch attention averaged over the last `blocks` blocks"
+    depth = len(model.vit.blocks)
+    if not 1 <= blocks <= depth: raise ValueError(f'blocks must be in [1, {depth}], got {blocks}')
+    t, maps = model.vit.blocks[:depth - blocks](t), []
+    for block in model.vit.blocks[depth - blocks:]:
+        maps.append(_last_block_cls_attention(block, t, model.n_prefix, per_head)); t = block(t)
+    return t, torch.stack(maps).mean(0)                                               # each row still sums to 1
 
 @torch.no_grad()
 def cls_attention(model:MaskedViT, x:Tensor,
                   per_head:bool=False, # (B, heads, N) instead of the head mean
+                  blocks:int=1, # average over the last `blocks` blocks (MST: 1, the last block alone)
                  ) -> Tensor:
     "The last block's CLS→patch attention of `model` on images `x`: (B, N), each row summing to 1"
-    t = model.vit.blocks[:-1](model.embed(x))
-    return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix, per_head)
+    if blocks == 1:   # the last block's input is all it needs: its own output is never computed
+        t = model.vit.blocks[:-1](model.embed(x))
+        return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix, per_head)
+    return _blocks_with_attention(model, model.embed(x), blocks, per_head)[1]
 
 # %% ../nbs/03_vit.ipynb #73d952ee
 @patch
@@ -100,6 +128,7 @@ def forward_crops(self:MaskedViT, crops:list[Tensor], # [global_1, global_2, loc
                   masks:Tensor|None=None, # bool (n_global·B, h, w) for the global crops, or None
                   n_global:int=2, # how many leading crops are global
                   with_attention:bool=False, # also return the last block's CLS attention of the global crops
+                  attention_blocks:int=1, # ...averaged over this many last blocks
                  ) -> dict:
     "CLS tokens (V·B, D) of all crops, patch tokens (n_global·B, N, D) of the global ones, optionally their attention"
     out, cls, start = {}, [], 0
@@ -111,10 +140,7 @@ def forward_crops(self:MaskedViT, crops:list[Tensor], # [global_1, global_2, loc
         is_global = start < n_global
         if is_global and end > n_global: raise ValueError('global crops must come first and share one resolution')
         t = self.embed(x, masks if is_global else None)
-        if is_global and with_attention:
-            t = self.vit.blocks[:-1](t)
-            out['attention'] = _last_block_cls_attention(self.vit.blocks[-1], t, self.n_prefix)
-            t = self.vit.blocks[-1](t)
+        if is_global and with_attention: t, out['attention'] = _blocks_with_attention(self, t, attention_blocks)
         else: t = self.vit.blocks(t)
         t = self.vit.norm(t)                                               # (k·B,prefix+N,D)
         if is_global: out['patches'] = t[:, self.n_prefix:]
@@ -172,8 +198,8 @@ class ViTWithHead(nn.Module):
         vit = create_vit(cfg, drop_path_rate)
         return cls(MaskedViT(vit), DINOHead.from_config(cfg, vit.embed_dim))
 
-    def forward(self, crops:list[Tensor], masks:Tensor|None=None, with_attention:bool=False) -> dict:
+    def forward(self, crops:list[Tensor], masks:Tensor|None=None, with_attention:bool=False, attention_blocks:int=1) -> dict:
         "dict(out=(V·B,K), patches=(2B,N,D), [attention=(2B,N)])"
-        o = self.backbone.forward_crops(crops, masks, with_attention=with_attention)
+        o = self.backbone.forward_crops(crops, masks, with_attention=with_attention, attention_blocks=attention_blocks)
         o['out'] = self.head(o.pop('cls'))
         return o

@@ -17,32 +17,21 @@ from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 from fastcore.basics import IN_NOTEBOOK
 
+from .attention import attention_mass_mask
 from .core import MASK_STRATEGIES, MSTConfig, eval_mode
 from .data import ASSETS, ImageSet, decoded_subset
 from .eval import PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
-from .masking import _show, make_mask, mask_params
+from .masking import _show, debias, make_mask, mask_params
 from .model import unwrap
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
-__all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_mass_mask', 'attention_figure', 'masks_figure', 'object_boxes',
-           'box_patches', 'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct',
-           'reconstruction_figure', 'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs',
-           'seed_summaries', 'knn_on', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
-
-# %% ../nbs/11_viz.ipynb #803f1e38
-def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
-                        mass:float=0.6, # the fraction of the attention to keep (DINO's figures: 0.6)
-                       ) -> Tensor:
-    "Bool (..., N): the fewest patches that together hold at least `mass` of the attention (DINO's attention view)"
-    if not 0 < mass <= 1: raise ValueError(f'mass must be in (0, 1], got {mass}')
-    a = attention / attention.sum(-1, keepdim=True)
-    order = a.argsort(dim=-1, descending=True, stable=True)
-    ranked = a.gather(-1, order)
-    keep = (ranked.cumsum(-1) - ranked) < mass            # kept while the patches ranked above it hold less than `mass`
-    return torch.zeros_like(keep).scatter(-1, order, keep)
+__all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
+           'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct', 'reconstruction_figure',
+           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs', 'seed_summaries',
+           'knn_on', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
 def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
@@ -68,7 +57,8 @@ def _device(m:torch.nn.Module) -> torch.device: return next(m.parameters()).devi
 @torch.no_grad()
 def _attention(teacher:MaskedViT, images:Tensor, cfg:MSTConfig, per_head:bool=False) -> Tensor:
     "The last block's CLS attention of uint8 `images`, in eval mode (the teacher's mode is restored), on the CPU"
-    with eval_mode(teacher): return cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head).cpu()
+    with eval_mode(teacher):   # over the blocks the run's masking reads (`attention_blocks`)
+        return cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head, blocks=cfg.attention_blocks).cpu()
 
 # %% ../nbs/11_viz.ipynb #06a22a23
 @torch.no_grad()
@@ -148,14 +138,16 @@ def object_shares(attention:Tensor, # (n, N) CLS→patch attention of the annota
                   cfg:MSTConfig, # patch grid and mask parameters
                   strategy:str='mst', # the masks to measure (besides `random`, the chance level)
                   draws:int=32, # mask draws per photo
-                  seed:int=0) -> dict:
+                  seed:int=0,
+                  position_rate:Tensor|None=None, # for `strategy='position'`: the run's `PositionStats.candidates`
+                 ) -> dict:
     "Per photo: the object's share of the patches, of the attention, and of the masked patches"
     att = attention.float().cpu(); att = att / att.sum(-1, keepdim=True)
     grid, params = _grid(cfg), mask_params(cfg)
     obj = torch.stack([box_patches(b, grid) for b in boxes])                       # (n, N)
     g = torch.Generator().manual_seed(seed)
     def masked_share(s):
-        m = torch.stack([make_mask(s, att, grid, g, **params).flatten(1) for _ in range(draws)])   # (draws, n, N)
+        m = torch.stack([make_mask(s, att, grid, g, position_rate=position_rate, **params).flatten(1) for _ in range(draws)])   # (draws, n, N)
         return ((m & obj).sum(-1).float() / m.sum(-1).clamp(min=1)).mean(0)
     return dict(area=obj.float().mean(1), attention=(att * obj).sum(1), masked=masked_share(strategy),
                 random=masked_share('random'), objects=obj)
@@ -221,8 +213,11 @@ def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run
         raise ValueError('reconstructions need the student and the decoder: load the run with load_run(RUN) (its checkpoint)')
     cfg, dev = parts.cfg, _device(parts.teacher)
     x, grid = prepare_images(images.to(dev), cfg), _grid(cfg)
-    att = cls_attention(parts.teacher.eval(), x)
-    mask = make_mask(strategy or cfg.mask_strategy, att, grid, torch.Generator().manual_seed(seed), **mask_params(cfg))
+    att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks)                 # (n,N)
+    stats = parts.position_stats                            # the run's habits, for `attention_debias` and `position`
+    scores = debias(att, att.mean(0) if stats is None else stats.attention) if cfg.attention_debias else att
+    mask = make_mask(strategy or cfg.mask_strategy, scores, grid, torch.Generator().manual_seed(seed),
+                     position_rate=None if stats is None else stats.candidates, **mask_params(cfg))
     tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
     recon = parts.decoder.eval()(tokens, grid)
     crop, out = _denormalize(x, cfg).clamp(0, 1).cpu(), _denormalize(recon.float(), cfg).clamp(0, 1).cpu()
@@ -286,12 +281,13 @@ def read_log(run:str|Path, # a run folder or its log.csv
 def curves_figure(run:str|Path, # a run folder or its log.csv (config.json beside it gives the teacher temperature)
                   cfg:MSTConfig|None=None,
                  ) -> plt.Figure:
-    "Losses, k-NN with the run's baselines, and the schedules, by epoch"
+    "Losses, k-NN with the run's baselines, the teacher's attention measures (when logged) and the schedules, by epoch"
     log, path = read_log(run), Path(run)
     saved = (path if path.is_dir() else path.parent)/'config.json'
     if cfg is None and saved.is_file(): cfg = MSTConfig.load(saved)
     ep = log['epoch'] + 1
-    fig, axs = plt.subplots(1, 4, figsize=(15, 3.2))
+    attn = {k: log[k] for k in ('attn_positional', 'attn_follows') if k in log and np.isfinite(log[k]).any()}
+    fig, axs = plt.subplots(1, 4 + bool(attn), figsize=(15 + 3.7 * bool(attn), 3.2))
     for k in ('loss', 'dino', 'restore'):
         if np.isfinite(log.get(k, [np.nan])).any(): axs[0].plot(ep, log[k], marker='.', label=k)
     axs[0].set_title('losses')
@@ -308,6 +304,9 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     if (tt is None or not np.isfinite(tt).any()) and cfg is not None: tt = teacher_temp_schedule(cfg)[log['epoch'].astype(int)]
     if tt is not None: axs[3].twinx().plot(ep, tt, color='tab:red', ls='--', label='teacher temperature')
     axs[3].set_title('EMA momentum, teacher temp. (red, right)')
+    for k, label in (('attn_positional', 'positional share'), ('attn_follows', 'follows content r')):
+        if k in attn: v = attn[k]; axs[4].plot(ep[np.isfinite(v)], v[np.isfinite(v)], marker='o', label=label)
+    if attn: axs[4].set_ylim(-0.05, 1.05); axs[4].set_title("teacher's attention (06c_attention)"); axs[4].legend(fontsize=7)
     for ax in axs: ax.set_xlabel('epoch')
     for ax in axs[:2]: ax.legend(fontsize=7)
     fig.tight_layout()
@@ -383,14 +382,17 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
     return axes
 
 # %% ../nbs/11_viz.ipynb #eb656164
-def preview_figure(parts:TrainedMST, images:Tensor, title:str='') -> plt.Figure:
-    "One row per photo: photo, teacher's attention, its 60% view, the student's masked input, the decoder's output"
+def preview_figure(parts:TrainedMST, images:Tensor, title:str='',
+                   mean_map:Tensor|None=None, # (N,) the teacher's mean attention over many photos: drawn beside each photo's
+                  ) -> plt.Figure:
+    "One row per photo: photo, teacher's attention, its 60% view, the student's masked input, the decoder's output, the mean map"
     cfg, S, grid = parts.cfg, parts.cfg.global_crop_size, _grid(parts.cfg)
     r = reconstruct(parts, images) if parts.decoder is not None else None   # its attention is the one shown
     if r is not None: att = r['attention']
     else:
-        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(_device(parts.teacher)), cfg)).cpu()
-    cols = 5 if r is not None else 4
+        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(_device(parts.teacher)), cfg),
+                                                  blocks=cfg.attention_blocks).cpu()
+    cols = (5 if r is not None else 4) + (mean_map is not None)
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.5), squeeze=False)
     mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), **mask_params(cfg))
     for i, img in enumerate(_crops(images, cfg)):
@@ -400,7 +402,9 @@ def preview_figure(parts:TrainedMST, images:Tensor, title:str='') -> plt.Figure:
         axs[i, 2].imshow(img * _up(attention_mass_mask(att[i]).view(grid), S)[..., None])
         axs[i, 3].imshow(_masked(img, mask[i], S))
         if r is not None: axs[i, 4].imshow(_show(r['recon'][i]))
-    for ax, t in zip(axs[0], ['image', 'attention', '60% of it', f"masked ({cfg.mask_strategy})", 'restored']): ax.set_title(t, fontsize=8)
+        if mean_map is not None: axs[i, -1].imshow(_up(mean_map.view(grid), S), cmap='inferno')
+    titles = ['image', 'attention', '60% of it', f"masked ({cfg.mask_strategy})"] + ['restored'] * (r is not None)
+    for ax, t in zip(axs[0], titles + ['mean map'] * (mean_map is not None)): ax.set_title(t, fontsize=8)
     if title: fig.suptitle(title, fontsize=9)
     _bare(axs); fig.tight_layout()
     return fig
@@ -422,6 +426,7 @@ class Previews(Callback):
     def before_fit(self):
         val = self.dls.valid.dataset
         self.images = fixed_photos(val if len(val) else self.dls.train.dataset, self.n)
+        self.many = decoded_subset(val if len(val) else self.dls.train.dataset, 128).images   # for the mean map
     def after_epoch(self):
         last = self.epoch == self.n_epoch - 1
         if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return
@@ -429,7 +434,9 @@ class Previews(Callback):
         parts = TrainedMST.from_module(m)
         # force_eager: a compiled run (--compile) builds no eval-mode graphs for this; every mode is restored after
         with eval_mode(m.teacher, m.student, m.decoder), torch.compiler.set_stance('force_eager'):
-            fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}')
+            many = prepare_images(self.many.to(_device(m.teacher)), m.cfg)
+            mean_map = cls_attention(m.teacher.backbone, many, blocks=m.cfg.attention_blocks).mean(0).cpu()   # (N,)
+            fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}', mean_map)
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True); fig.savefig(self.dir/f'epoch_{self.epoch + 1:03d}.png', dpi=90)
         if self.show:

@@ -107,3 +107,26 @@ def test_checkpoint_carrying_code_is_refused(tmp_path):
     assert not marker.exists()
     torch.load(evil, weights_only=False)                            # the payload is live: a plain load runs it
     assert marker.exists()
+
+
+def test_position_stats_resume_exactly(tmp_path):
+    "The `position` control with debiased ranking and registers: its running per-position means travel in the checkpoint"
+    extra = ['--mask-strategy', 'position', '--attention-debias', 'true', '--reg-tokens', '1']
+    whole = _train(tmp_path/'whole', *extra)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    out = tmp_path/'killed'
+    proc = subprocess.Popen([sys.executable, '-m', 'mst_nb.train', *ARGS, *extra, '--out', str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_after_first_checkpoint(proc, out)
+    resumed = _train(out, *extra, '--resume', 'auto')
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    sa = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=True)['model']
+    sb = torch.load(out/'checkpoint.pt', weights_only=True)['model']
+    stats = [k for k in sa if k.startswith('position_stats.')]
+    assert stats == ['position_stats.attention', 'position_stats.candidates'], stats
+    assert not torch.equal(sa['position_stats.attention'], torch.full_like(sa['position_stats.attention'], 1 / 64))  # it moved
+    assert all(torch.equal(sa[k], sb[k]) for k in sa), [k for k in sa if not torch.equal(sa[k], sb[k])]
+    # attention measures of the last epoch, logged by both
+    rows = [l.split(',') for l in (out/'log.csv').read_text().splitlines()]
+    head = rows[0]
+    assert rows[-1][head.index('attn_follows')] != '' and rows[-1][head.index('attn_positional')] != ''

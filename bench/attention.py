@@ -1,0 +1,113 @@
+"""Does each run's teacher attention follow the photo, where do its masks fall, and what did it learn: one table.
+
+    python bench/attention.py bench/results/sweep_attn_proxy/runs/* --out bench/results/attention_proxy
+    python bench/attention.py --pretrained            # the teacher that ships with the package (and its random init)
+
+For every run folder (its checkpoint.pt must be there): `mst_nb.eval.attention_eval` on 256 photos of the bundled
+val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention and,
+for a run that ranks debiased attention, of that score), written into the run's summary.json; then, on the 39
+bundled val photos with hand-drawn object boxes (`mst_nb.viz.object_boxes`), the object's share of the patches, of
+the teacher's attention and of the patches the run's own masking would hide (`mst`, or `position` for that control;
+`mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
+summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
+"""
+import argparse, csv, json, math
+from pathlib import Path
+
+import torch
+
+from mst_nb.attention import attention_measures, ranking_scores
+from mst_nb.data import load_sample
+from mst_nb.eval import TrainedMST, attention_eval, load_pretrained, load_run
+from mst_nb.viz import object_boxes, object_shares
+
+
+def placement(parts: TrainedMST) -> dict:
+    "Object area, attention and mask shares on the 39 boxed photos (means over the photos)"
+    cfg = parts.cfg
+    idx, boxes = object_boxes()
+    photos = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[idx]
+    stats = parts.position_stats
+    scores = ranking_scores(parts.teacher, photos, cfg, None if stats is None else stats.attention)
+    raw = ranking_scores(parts.teacher, photos, cfg.replace(attention_debias=False))
+    strategy = 'position' if cfg.mask_strategy == 'position' else 'mst'
+    rate = None if stats is None else stats.candidates
+    shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate)
+    return dict(area=shares['area'].mean().item(), attention_on_object=object_shares(raw, boxes, cfg)['attention'].mean().item(),
+                score_on_object=shares['attention'].mean().item(), masked_on_object=shares['masked'].mean().item(),
+                random_on_object=shares['random'].mean().item(), strategy=strategy)
+
+
+def _get(d: dict, path: str):
+    for k in path.split('.'):
+        if not isinstance(d, dict) or k not in d: return None
+        d = d[k]
+    return d
+
+
+def row(name: str, parts: TrainedMST, measured: dict, summary: dict) -> dict:
+    "One table row: the measures of the ranked score (debiased runs) and of the raw attention, placement, k-NN, linear"
+    score = measured.get('ranking', measured['attention'])
+    raw = measured['attention']
+    r = dict(run=name, ranks='debiased' if 'ranking' in measured else f"attention ({parts.cfg.attention_blocks} block(s))",
+             positional=score['positional_share'], grey_r=score['grey_r'], follows=score['follows_content'],
+             concentration=score['concentration'], border=score['border_share'],
+             raw_positional=raw['positional_share'], raw_follows=raw['follows_content'], **placement(parts))
+    for key, path in [('knn', 'knn_top1'), ('knn_random', 'knn_random_init'), ('knn_pixels', 'knn_raw_pixels'),
+                      ('linear', 'linear.top1'), ('linear_random', 'linear.random_init_top1'), ('linear_pixels', 'linear.raw_pixels_top1')]:
+        r[key] = _get(summary, path)
+    return r
+
+
+def fmt(v, spec='.2f'):
+    return '—' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def table(rows: list[dict]) -> str:
+    head = ('| run | ranks | positional share | grey r | follows content r | 60% on | border (44% of area) | raw attention: '
+            'positional / follows | object area | attention on object | masks on object (random) | k-NN (random init, pixels) | linear |')
+    lines = [head, '|' + '---|' * head.count(' | ') + '---|']
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['ranks']} | {fmt(r['positional'])} | {fmt(r['grey_r'])} | {fmt(r['follows'])} | "
+                     f"{fmt(r['concentration'], '.0%')} | {fmt(r['border'], '.0%')} | {fmt(r['raw_positional'])} / {fmt(r['raw_follows'])} | "
+                     f"{fmt(r['area'], '.0%')} | {fmt(r['attention_on_object'], '.0%')} | {fmt(r['masked_on_object'], '.0%')} "
+                     f"({fmt(r['random_on_object'], '.0%')}) | {fmt(r['knn'])} ({fmt(r['knn_random'])}, {fmt(r['knn_pixels'])}) | "
+                     f"{fmt(r['linear'])} |")
+    return '\n'.join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('runs', nargs='*', type=Path, help='run folders (with checkpoint.pt and summary.json)')
+    ap.add_argument('--pretrained', action='store_true', help='also the shipped teacher and its random init')
+    ap.add_argument('--out', type=Path, default=None, help='write table.md and attention.csv here')
+    ap.add_argument('--n', type=int, default=256, help='bundled val photos for the measures')
+    a = ap.parse_args()
+    rows = []
+    if a.pretrained:
+        photos = load_sample('val', size=32).images[:a.n]
+        for name, parts in [('shipped teacher', load_pretrained()), ('shipped, random init', load_pretrained(random_init=True))]:
+            m = dict(attention=attention_measures(parts.teacher, photos, parts.cfg))
+            if parts.cfg.attention_debias:
+                m['ranking'] = attention_measures(parts.teacher, photos, parts.cfg, debiased=True, position_mean=parts.position_stats.attention)
+            info = parts.info or {}   # the shipped run's own k-NN on imagenette64 val, as its pretrained.json records it
+            summary = {k: info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')} if name == 'shipped teacher' else {}
+            rows.append(row(name, parts, m, summary))
+    for run in a.runs:
+        if not (run/'checkpoint.pt').is_file(): print(f'skipped {run}: no checkpoint.pt'); continue
+        measured = attention_eval(run, 'sample', a.n)
+        summary = json.loads((run/'summary.json').read_text()) if (run/'summary.json').is_file() else {}
+        rows.append(row(run.name, load_run(run), measured, summary))
+        print(f'measured {run}', flush=True)
+    text = table(rows)
+    print(text)
+    if a.out:
+        a.out.mkdir(parents=True, exist_ok=True)
+        (a.out/'table.md').write_text(text + '\n')
+        with open(a.out/'attention.csv', 'w', newline='') as f:
+            w = csv.DictWriter(f, list(rows[0])); w.writeheader(); w.writerows(rows)
+
+
+if __name__ == '__main__':
+    torch.set_grad_enabled(False)
+    main()
