@@ -1,6 +1,7 @@
 """bench/sweep.py's plan: a sweep folder grows by new arms without losing its earlier runs from the table, and a
-reused name or another base is refused before anything runs; bench/supervised.py's labelled reference."""
-import importlib.util, json, os, signal, subprocess, sys, time
+reused name or another base is refused before anything runs; bench/supervised.py's labelled reference;
+bench/attention.py's table of attention measures, mask placement and features."""
+import csv, importlib.util, json, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ def _bench_module(name):
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
     return module
 
-sweep, supervised = _bench_module('sweep'), _bench_module('supervised')
+sweep, supervised, attention = _bench_module('sweep'), _bench_module('supervised'), _bench_module('attention')
 
 
 def test_plan_runs_names_arms_axes_and_seeds():
@@ -135,3 +136,19 @@ def test_the_supervised_reference_learns_from_labels(tmp_path):
                                                extract_features(bb, va.images, cfg), va.labels)) < 1e-6
     assert [e['epoch'] for e in r['epochs']] == [1, 2] and json.loads(out.read_text())['epochs'] == r['epochs']
     assert r['epochs'][-1]['top1'] > 15   # 10 balanced classes: chance is 10% (1 epoch reaches ~20%)
+
+
+def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
+    "A debiased `position` run: its ranked score and raw attention measured, its own masks placed, its k-NN read"
+    from mst_nb.train import main as train_main
+    run = tmp_path/'pos'
+    train_main(['--preset', 'smoke', '--epochs', '1', '--device', 'cpu', '--mask-strategy', 'position',
+                '--attention-debias', 'true', '--out', str(run)])
+    monkeypatch.setattr(sys, 'argv', ['attention.py', str(run), str(tmp_path/'absent'), '--out', str(tmp_path/'table'), '--n', '64'])
+    attention.main()
+    rows = list(csv.DictReader(open(tmp_path/'table'/'attention.csv')))
+    assert [r['run'] for r in rows] == ['pos'] and rows[0]['ranks'] == 'debiased' and rows[0]['strategy'] == 'position'
+    assert 0 <= float(rows[0]['positional']) <= 1 and 0 < float(rows[0]['random_on_object']) < 1
+    summary = json.loads((run/'summary.json').read_text())
+    assert float(rows[0]['knn']) == summary['knn_top1'] and summary['attention_eval']['sample']['n_photos'] == 64
+    assert 'skipped' in capsys.readouterr().out and '| pos | debiased |' in (tmp_path/'table'/'table.md').read_text()
