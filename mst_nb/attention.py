@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .core import MSTConfig, eval_mode
 from .knn import prepare_images
-from .masking import debias
+from .masking import debias, ranked_scores
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
@@ -92,8 +92,7 @@ def ranking_scores(model:MaskedViT, # a teacher backbone (its mode is restored a
     with eval_mode(model):
         x = prepare_images(images.to(next(model.parameters()).device), cfg)
         maps = cls_attention(model, x, blocks=cfg.attention_blocks).float().cpu()
-    if not cfg.attention_debias: return maps
-    return debias(maps, maps.mean(0) if position_mean is None else position_mean.float().cpu())
+    return ranked_scores(maps, cfg, None if position_mean is None else position_mean.float().cpu())
 
 @torch.no_grad()
 def attention_measures(model:MaskedViT, # a teacher backbone (its mode is restored afterwards)

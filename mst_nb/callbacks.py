@@ -27,10 +27,10 @@ from .model import StudentTeacher, mst_loss_func, unwrap
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule', 'wd_schedule', 'TeacherEpoch',
            'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast', 'precision_callbacks', 'EpochStats',
-           'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn', 'KNNMonitor',
-           'AttentionMonitor', 'CheckpointError', 'DamagedCheckpoint', 'previous_checkpoint', 'save_checkpoint',
-           'read_checkpoint', 'read_resumable', 'load_checkpoint', 'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog',
-           'epoch_line', 'EpochLine']
+           'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn',
+           'is_monitor_epoch', 'KNNMonitor', 'AttentionMonitor', 'CheckpointError', 'DamagedCheckpoint',
+           'previous_checkpoint', 'save_checkpoint', 'read_checkpoint', 'read_resumable', 'load_checkpoint',
+           'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
 def ema_momentum(iteration:int, # optimiser steps so far
@@ -184,6 +184,11 @@ def backbone_knn(backbone, train:ImageSet, val:ImageSet, cfg:MSTConfig) -> float
     ftr, fva = _shard_features(backbone, train.images, cfg), _shard_features(backbone, val.images, cfg)
     return knn_top1(ftr, train.labels.to(ftr.device), fva, val.labels.to(fva.device), cfg.knn_k, cfg.knn_temp)
 
+def is_monitor_epoch(learn, cfg:MSTConfig) -> bool:
+    "Whether the monitors measure this epoch: every `knn_every` epochs and after the last, never on a resumed run's replayed epochs"
+    if learn.epoch < getattr(learn, 'first_epoch', 0): return False
+    return learn.epoch == learn.n_epoch - 1 or bool(cfg.knn_every and (learn.epoch + 1) % cfg.knn_every == 0)
+
 class KNNMonitor(Callback):
     "k-NN top-1 of teacher and student on the val split every `knn_every` epochs and after the last; baselines first"
     order = 75
@@ -208,9 +213,7 @@ class KNNMonitor(Callback):
             raw_pixels=raw_pixel_knn(train.images, train.labels, val.images, val.labels,
                                      self.raw_pixel_size, self.cfg.knn_k, self.cfg.knn_temp))
     def after_epoch(self):
-        if self.epoch < getattr(self.learn, 'first_epoch', 0): return
-        last = self.epoch == self.n_epoch - 1
-        if not (last or (self.cfg.knn_every and (self.epoch + 1) % self.cfg.knn_every == 0)): return
+        if not is_monitor_epoch(self.learn, self.cfg): return
         train, val = self._splits()
         if train is None: return
         module = unwrap(self.learn.model)
@@ -226,9 +229,7 @@ class AttentionMonitor(Callback):
     order = 76
     def __init__(self, cfg:MSTConfig, n:int=256): self.cfg, self.n, self.photos = cfg, n, None
     def after_epoch(self):
-        if self.epoch < getattr(self.learn, 'first_epoch', 0): return
-        last = self.epoch == self.n_epoch - 1
-        if not (last or (self.cfg.knn_every and (self.epoch + 1) % self.cfg.knn_every == 0)): return
+        if not is_monitor_epoch(self.learn, self.cfg): return
         if self.photos is None: self.photos = decoded_subset(self.dls.valid.dataset, self.n, self.cfg.seed).images
         if len(self.photos) < 2: return
         m = attention_measures(unwrap(self.learn.model).teacher.backbone, self.photos, self.cfg)

@@ -18,7 +18,7 @@ from .vit import MaskedViT, cls_attention
 
 # %% auto #0
 __all__ = ['mst_mask', 'random_mask', 'attn_low_mask', 'attn_high_mask', 'candidate_rate', 'position_mask', 'debias',
-           'block_mask', 'make_mask', 'mask_params', 'mask_figure', 'mask_widget']
+           'ranked_scores', 'block_mask', 'make_mask', 'mask_params', 'mask_figure', 'mask_widget']
 
 # %% ../nbs/04_masking.ipynb #69cb4cc3
 def _rand(shape, generator:torch.Generator, device) -> Tensor:
@@ -73,6 +73,14 @@ def debias(attention:Tensor, # (B,N) CLS attention
     "Attention relative to its usual value at each position, rows summing to 1: rank by 'more than usual here'"
     score = attention / position_mean.to(attention.device).clamp_min(1e-12)
     return score / score.sum(-1, keepdim=True)
+
+def ranked_scores(attention:Tensor, # (B,N) CLS attention
+                  cfg:MSTConfig, # `attention_debias`
+                  position_mean:Tensor|None=None, # (N,) the run's running mean map; None: these rows' own mean
+                 ) -> Tensor:
+    "What `cfg`'s masking ranks: the attention itself, or `debias`ed against the usual map"
+    if not cfg.attention_debias: return attention
+    return debias(attention, attention.mean(0) if position_mean is None else position_mean)
 
 # %% ../nbs/04_masking.ipynb #896457cf
 def _block_one(h:int, w:int, target:int, min_patches:int, aspect:float, rng:random.Random) -> np.ndarray:

@@ -17,7 +17,7 @@ from torch import Tensor
 from .core import COMPILE_MODES, MSTConfig, inductor_missing
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
-from .masking import candidate_rate, debias, make_mask, mask_params
+from .masking import candidate_rate, make_mask, mask_params, ranked_scores
 from .vit import ViTWithHead
 
 # %% auto #0
@@ -71,7 +71,7 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
     attention = t.get('attention')                                                # (2B,N) or None
     masks, scores, rate = None, attention, None
     if attention is not None and stats is not None:
-        if cfg.attention_debias: scores = debias(attention, stats.attention)       # against the habits before this step
+        scores = ranked_scores(attention, cfg, stats.attention)                    # against the habits before this step
         rate = stats.candidates.clone()
         stats.update(attention, candidate_rate(scores, cfg.mask_candidates))
     if cfg.mask_strategy != 'none':

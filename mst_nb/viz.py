@@ -23,7 +23,7 @@ from .data import ASSETS, ImageSet, decoded_subset
 from .eval import PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
-from .masking import _show, debias, make_mask, mask_params
+from .masking import _show, make_mask, mask_params, ranked_scores
 from .model import unwrap
 from .vit import MaskedViT, cls_attention
 
@@ -215,7 +215,7 @@ def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run
     x, grid = prepare_images(images.to(dev), cfg), _grid(cfg)
     att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks)                 # (n,N)
     stats = parts.position_stats                            # the run's habits, for `attention_debias` and `position`
-    scores = debias(att, att.mean(0) if stats is None else stats.attention) if cfg.attention_debias else att
+    scores = ranked_scores(att, cfg, None if stats is None else stats.attention)
     mask = make_mask(strategy or cfg.mask_strategy, scores, grid, torch.Generator().manual_seed(seed),
                      position_rate=None if stats is None else stats.candidates, **mask_params(cfg))
     tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
