@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import roi_align
+from .core import COMPILE_MODES, MSTConfig, inductor_missing  # first: it imports fastai without the warning fastai raises at import
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
-
-from .core import COMPILE_MODES, MSTConfig, inductor_missing
 
 # %% auto #0
 __all__ = ['LUMA', 'crop_boxes', 'resized_crops', 'color_transform', 'gaussian_blur', 'view_params', 'render_views', 'normalize',

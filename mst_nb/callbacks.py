@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
+from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype  # first: it imports fastai without the warning fastai raises at import
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
@@ -19,8 +20,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 
 from .attention import attention_measures
 from .augment import MultiCrop
-from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype
-from .data import ImageSet, decoded_subset
+from .data import DataWarning, ImageSet, decoded_subset
 from .knn import extract_features, gather, gather_objects, knn_top1, raw_pixel_knn
 from .model import StudentTeacher, mst_loss_func, unwrap
 
@@ -145,9 +145,15 @@ class NonFiniteGuard(Callback):
     "Stop at the first non-finite loss or gradient, naming the step"
     order = ClipGradPerParam.order - 1  # gradients after fp16 unscaling, before clipping hides them
     def _stop(self, what):
+        cfg = getattr(unwrap(self.learn.model), 'cfg', None)
+        hint = '' if cfg is None else (   # the fields that cause it, the most common first, with this run's values
+            f' Likely causes: the learning rate (--lr {cfg.lr:g}, a peak of {cfg.scaled_lr(max(1, num_distrib())):g} at this '
+            f'batch size) is too high for this model: lower --lr or raise --warmup-epochs ({cfg.warmup_epochs}); the '
+            f'temperatures are too small (--student-temp {cfg.student_temp:g}, --teacher-temp {cfg.teacher_temp:g}); '
+            + ('or fp16 overflows: use --precision bf16 or fp32.' if cfg.precision == 'fp16' else
+               f'or, to find the cause, --precision fp32 (now {cfg.precision}).'))
         raise NonFiniteError(f'non-finite {what} at epoch {self.epoch}, iteration {self.iter} (step '
-                             f'{self.epoch * self.n_iter + self.iter}); training stopped, checkpoints untouched. '
-                             'Lower lr, raise warmup_epochs, or use precision="fp32" to find the cause.')
+                             f'{self.epoch * self.n_iter + self.iter}); training stopped, checkpoints untouched.{hint}')
     def before_step(self):  # loss and gradients in one check: one wait for the GPU per step, before the step
         ok = torch.isfinite(self.loss.detach()).all()
         if not isinstance(getattr(self.learn, 'scaler', None), torch.amp.GradScaler):  # else the scaler handles overflow
@@ -200,6 +206,10 @@ class KNNMonitor(Callback):
         if self.splits is None:
             train, val = self.dls.train.dataset, self.dls.valid.dataset
             ok = getattr(train, 'labelled', False) and getattr(val, 'labelled', False) and len(val)
+            if ok and len(train.labels.unique()) < 2:
+                warnings.warn(f'{train.name}: every labelled training image is of one class; a k-NN over one class is 100% '
+                              'and measures nothing, so the k-NN monitor is skipped', DataWarning)
+                ok = False
             self.splits = (decoded_subset(train, self.max_train, self.cfg.seed),
                            decoded_subset(val, self.max_val, self.cfg.seed)) if ok else (None, None)
         return self.splits

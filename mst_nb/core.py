@@ -4,11 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #abb9091e
 from __future__ import annotations
-import contextlib, dataclasses, difflib, json, os, socket, sys, tempfile, time, typing, warnings
+import contextlib, dataclasses, difflib, json, math, os, socket, sys, tempfile, time, typing, warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+with warnings.catch_warnings():   # fastai.layers scripts two activations with torch.jit.script when imported, which torch
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # now warns of:
+    import fastai.layers  # noqa: F401  (imported once here, silently; the user's own jit.script calls still warn)
 from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
@@ -200,6 +203,9 @@ def _check_names(names):
 
 def _validate(c:MSTConfig):
     "Check every field's range and the relations between fields"
+    for f in fields(c):   # inf or NaN anywhere (`--lr inf`) would only show as a NaN loss at the first step
+        v = getattr(c, f.name)
+        _require(all(math.isfinite(x) for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, float)), f.name, 'finite', v)
     probs = ['flip_p', 'color_jitter_p', 'grayscale_p', 'mask_candidates', 'mask_prob']
     for n in probs: _require(0 <= getattr(c, n) <= 1, n, 'in [0, 1]', getattr(c, n))
     for n in ['blur_p', 'solarize_p']: _require(all(0 <= v <= 1 for v in getattr(c, n)), n, 'probabilities in [0, 1]', getattr(c, n))
@@ -213,8 +219,10 @@ def _validate(c:MSTConfig):
                     'knn_every', 'save_every', 'preview_every', 'brightness', 'contrast', 'saturation', 'weight_decay', 'weight_decay_end',
                     'clip_grad', 'min_lr', 'restore_weight']
     for n in non_negative: _require(getattr(c, n) >= 0, n, '>= 0', getattr(c, n))
-    for n in ['lr', 'student_temp', 'teacher_temp', 'warmup_teacher_temp', 'knn_temp']:
-        _require(getattr(c, n) > 0, n, '> 0', getattr(c, n))
+    _require(c.lr > 0, 'lr', '> 0', c.lr)
+    for n in ['student_temp', 'teacher_temp', 'warmup_teacher_temp', 'knn_temp']:   # a vanishing one overflows the loss
+        _require(getattr(c, n) >= 1e-3, n, '>= 0.001 (DINO uses 0.04-0.1; at 0.001 the loss is already ~40x its usual size)', getattr(c, n))
+    _require(c.out_dim >= 2, 'out_dim', 'at least 2 (the prototypes the teacher spreads its output over)', c.out_dim)
     _require(0 <= c.hue <= 0.5, 'hue', 'in [0, 0.5]', c.hue)
     for n in ['global_crop_scale', 'local_crop_scale']:
         lo, hi = getattr(c, n); _require(0 < lo <= hi <= 1, n, '(lo, hi) with 0 < lo <= hi <= 1', getattr(c, n))
@@ -321,13 +329,20 @@ def from_preset(cls:MSTConfig,
     return cls(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/00_core.ipynb #3b93b41b
+def _umask() -> int:
+    "The process's umask (read by setting it and setting it back: the only way os offers)"
+    mask = os.umask(0o022); os.umask(mask); return mask
+
 def atomic_write(path:str|Path, # the file to (re)write; its folder is created if absent
                  write:typing.Callable[[Path], object], # writes the whole content to the path it is given
                 ) -> Path:
     "`write` a temporary file beside `path`, then rename it over `path`: readers (and a killed run) see the old file or the new, never part of one"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try: write(Path(tmp)); os.replace(tmp, path)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 would hide a run from colleagues; the mode open() gives
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+from .core import ConfigError, MSTConfig  # first: it imports fastai without the warning fastai raises at import
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import default_device
 
-from .core import ConfigError, MSTConfig
-
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'ASSETS', 'DATA_KINDS', 'BadImage', 'DataWarning', 'to_rgb', 'resize_center_crop', 'decode_image',
-           'decode_many', 'ImageSet', 'from_arrays', 'read_classes', 'load_npz', 'load_sample', 'list_folder',
-           'load_folder', 'parse_data_spec', 'load_images', 'LazyImages', 'decoded_subset', 'mst_dls']
+__all__ = ['IMAGE_EXTENSIONS', 'ASSETS', 'MAX_UNNAMED_CLASSES', 'DATA_KINDS', 'BadImage', 'DataWarning', 'to_rgb',
+           'resize_center_crop', 'decode_image', 'decode_many', 'ImageSet', 'check_labels', 'from_arrays',
+           'read_classes', 'load_npz', 'load_sample', 'list_folder', 'list_split', 'load_folder', 'parse_data_spec',
+           'load_images', 'LazyImages', 'decoded_subset', 'mst_dls']
 
 # %% ../nbs/01_data.ipynb #11cec61f
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm', '.pgm')
@@ -61,6 +61,7 @@ def decode_image(src:bytes|str|Path, # encoded bytes or a file path
             upscaled = min(img.size) < size
             img.draft('RGB', (size, size))  # JPEG only: decode at a reduced scale when the file is much larger
             img.load()                      # a truncated file fails here, not later
+            img = ImageOps.exif_transpose(img)  # phones and cameras store the photo's turn in EXIF, not in the pixels
             return resize_center_crop(to_rgb(img), size), upscaled
     except UnidentifiedImageError: raise BadImage('not an image (format not recognised)') from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -132,6 +133,29 @@ class ImageSet(torch.utils.data.Dataset):
         return f"ImageSet('{self.name}': {len(self)} images 3×{self.size}×{self.size}{lab}, on {self.images.device})"
 
 # %% ../nbs/01_data.ipynb #c6c850bd
+MAX_UNNAMED_CLASSES = 100_000  # labels without a class list above this are a mistake (the k-NN votes would need that many columns)
+
+def check_labels(labels, # one label per image: integers (floats holding whole numbers are accepted)
+                 n:int, # the number of images
+                 classes:list[str]|None=None, # the class names, if the source has them: labels index into them
+                 name:str='images', # the source, for messages
+                ) -> torch.Tensor:
+    "`labels` as int64 (n,), checked once where data is loaded: one per image, whole numbers, in range; else `ValueError`"
+    a = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if a.ndim != 1 or len(a) != n: raise ValueError(f'{name}: {a.size if a.ndim else 1} labels {tuple(a.shape)} for {n} images; give one per image')
+    if a.dtype.kind == 'f':
+        bad = a[~np.isfinite(a) | (a != np.round(a))] if len(a) else a
+        if len(bad): raise ValueError(f'{name}: labels must be whole numbers, found {bad[:3].tolist()}')
+    elif a.dtype.kind not in 'iu': raise ValueError(f'{name}: labels must be integers, got {a.dtype}')
+    if not len(a): return torch.zeros(0, dtype=torch.long)
+    top = len(classes) if classes else MAX_UNNAMED_CLASSES
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi >= top:
+        what = f'the {len(classes)} classes named beside them' if classes else \
+               f'{MAX_UNNAMED_CLASSES:,} (more classes need their names, e.g. a classes.txt)'
+        raise ValueError(f'{name}: labels must lie in 0..{top - 1} for {what}; found {int(lo) if lo < 0 else int(hi)}')
+    return torch.from_numpy(a.astype(np.int64))
+
 def from_arrays(images, # uint8 (N,H,W,3) or (N,3,H,W), numpy or torch
                 labels=None, # optional integer labels (N,)
                 classes:list[str]|None=None, # optional names of the label values
@@ -151,7 +175,7 @@ def from_arrays(images, # uint8 (N,H,W,3) or (N,3,H,W), numpy or torch
                           mode='bicubic', antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
         top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
         x = x[..., top:top + size, left:left + size]
-    y = None if labels is None else torch.as_tensor(np.asarray(labels)).long()
+    y = None if labels is None else check_labels(labels, len(x), classes, name)
     return ImageSet(x.contiguous(), y, classes, name)
 
 # %% ../nbs/01_data.ipynb #e8e6ebf3
@@ -179,6 +203,7 @@ def load_npz(path:str|Path, # an .npz file, or a folder of shards split by name
     files = _shards(path, split)
     if not files: return None
     desc = f'{path} ({split})'
+    classes = read_classes(path if path.is_dir() else path.parent)
     parts, labels = [], []
     for f in files:
         try: d = np.load(f, allow_pickle=False)
@@ -186,19 +211,21 @@ def load_npz(path:str|Path, # an .npz file, or a folder of shards split by name
         keys = set(d.files)
         if {'jpeg', 'offsets'} <= keys:
             b, o = d['jpeg'], d['offsets']
+            lab = check_labels(d['labels'], len(o) - 1, classes, str(f)) if 'labels' in keys else None
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in d['names']] if 'names' in keys else \
                     [f'{f.name}[{i}]' for i in range(len(o) - 1)]
             arr, keep = decode_many([b[o[i]:o[i + 1]].tobytes() for i in range(len(o) - 1)], names, size, desc)
             parts.append(torch.from_numpy(arr).permute(0, 3, 1, 2))
-            lab = d['labels'] if 'labels' in keys else None
+            if lab is not None: lab = lab[torch.from_numpy(keep)]
         elif 'x' in keys:
-            parts.append(from_arrays(d['x'], size=size, name=str(f)).images); keep = slice(None)
-            lab = d['y'] if 'y' in keys else None
+            part = from_arrays(d['x'], d['y'] if 'y' in keys else None, classes, size, str(f))
+            parts.append(part.images); lab = part.labels
         else: raise ValueError(f"{f}: expected arrays 'jpeg' + 'offsets' (encoded) or 'x' (decoded), found {sorted(keys)}")
-        labels.append(None if lab is None else torch.from_numpy(np.asarray(lab)[keep].astype(np.int64)))
+        labels.append(lab)
+    images = torch.cat(parts)
+    if not len(images): raise ValueError(f'{desc}: no images in {", ".join(f.name for f in files)}')
     y = torch.cat(labels) if all(l is not None for l in labels) else None
-    folder = path if path.is_dir() else path.parent
-    return ImageSet(torch.cat(parts), y, read_classes(folder), desc)
+    return ImageSet(images, y, classes, desc)
 
 # %% ../nbs/01_data.ipynb #8221b03f
 def load_sample(split:str='train', # 'train' (1,000 images) or 'val' (500)
@@ -212,16 +239,41 @@ def load_sample(split:str='train', # 'train' (1,000 images) or 'val' (500)
 
 # %% ../nbs/01_data.ipynb #e9dbde9e
 def _images_in(folder:Path, recursive:bool) -> list[Path]:
-    files = folder.rglob('*') if recursive else folder.iterdir()
+    files = folder.rglob('*') if recursive else folder.iterdir()  # rglob does not descend into linked folders
     return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
 
-def list_folder(path:Path) -> tuple[list[Path], list[int]|None, list[str]|None]:
+def _has_images(folder:Path) -> bool:
+    "Whether `folder` holds an image anywhere below it (stops at the first)"
+    return any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.') for p in folder.rglob('*'))
+
+def _leads_back(d:Path, root:Path) -> bool:
+    "Whether `d` is a link to `root`, to a folder above it or to one inside it: following it would read images twice"
+    if not d.is_symlink(): return False
+    target, root = d.resolve(), root.resolve()
+    return target == root or target in root.parents or root in target.parents
+
+def list_folder(path:Path, # a class-per-folder tree or a flat folder of images
+                classes:list[str]|None=None, # label by this class list (the train split's); default: `path`'s own folders
+                root:Path|None=None, # the top of the data tree, for links that lead back into it; default: `path`
+               ) -> tuple[list[Path], list[int]|None, list[str]|None]:
     "Image files under `path`, their labels and class names (one folder per class), or no labels (a flat folder)"
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith('.') and _images_in(d, True))
+    path = Path(path); root = Path(root or path)
+    dirs, empty = [], []
+    for d in sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith('.')):
+        if _leads_back(d, root):
+            warnings.warn(f'{d}: a link back into {root}; not followed (its images would be read twice)', DataWarning)
+        else: (dirs if _has_images(d) else empty).append(d)
+    if empty: warnings.warn(f'{path}: {len(empty)} class folders without images ignored ({", ".join(d.name for d in empty[:5])})', DataWarning)
     loose = _images_in(path, False)
-    if classes:
-        if loose: warnings.warn(f'{path}: ignoring {len(loose)} images outside the class folders {classes[:3]}...', DataWarning)
-        files = [(f, i) for i, c in enumerate(classes) for f in _images_in(path/c, True)]
+    if dirs:
+        if loose: warnings.warn(f'{path}: ignoring {len(loose)} images outside the class folders {[d.name for d in dirs[:3]]}...', DataWarning)
+        classes = list(classes) if classes is not None else [d.name for d in dirs]
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = [d.name for d in dirs if d.name not in index]
+        if unknown: raise ValueError(f'{path}: class folders {", ".join(unknown[:5])} are not classes of the train split '
+                                     f'({len(classes)} classes: {", ".join(classes[:5])}{", ..." if len(classes) > 5 else ""}); '
+                                     'val labels are matched to train folders by name')
+        files = [(f, index[d.name]) for d in dirs for f in _images_in(d, True)]
         return [f for f, _ in files], [i for _, i in files], classes
     if not loose: raise FileNotFoundError(f'no images in {path} (looked for {", ".join(IMAGE_EXTENSIONS)})')
     return loose, None, None
@@ -234,17 +286,30 @@ def _split_folder(path:str|Path, split:str) -> Path|None:
     elif split != 'train': return None
     return path if path.is_dir() else None
 
+def list_split(path:str|Path, # a folder, with or without train/ and val/
+               split:str='train', # 'train' or 'val'
+              ) -> tuple[Path, list[Path], list[int]|None, list[str]|None]|None:
+    "The folder of `split`, its image files, labels and classes (val labelled by train's class list); None if no such split"
+    folder = _split_folder(path, split)
+    if folder is None: return None
+    train_classes = None
+    if split != 'train':   # one class list for both splits: train's, so a class missing from val shifts nothing
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DataWarning)   # train's own warnings come when train is loaded
+            train_classes = list_folder(Path(path)/'train', root=Path(path))[2]
+    return folder, *list_folder(folder, train_classes, root=Path(path))
+
 def load_folder(path:str|Path, # a class-per-folder tree, a flat folder of images, or a folder with train/ and val/
                 split:str='train', # 'train' or 'val'
                 size:int=64, # decode size
                ) -> ImageSet|None:
     "Images of `split` from an image folder, decoded to `size`; None if there is no such split"
-    path = _split_folder(path, split)
-    if path is None: return None
-    files, labels, classes = list_folder(path)
-    arr, keep = decode_many(files, [str(f.relative_to(path)) for f in files], size, desc=str(path))
+    listed = list_split(path, split)
+    if listed is None: return None
+    folder, files, labels, classes = listed
+    arr, keep = decode_many(files, [str(f.relative_to(folder)) for f in files], size, desc=str(folder))
     y = None if labels is None else torch.tensor(labels)[torch.from_numpy(keep)]
-    return ImageSet(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), y, classes, str(path))
+    return ImageSet(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), y, classes, str(folder))
 
 # %% ../nbs/01_data.ipynb #303892e0
 DATA_KINDS = {'sample': 'the bundled imagenette64 sample', 'npz': 'npz:PATH (imagenette64-style shards or CIFAR-style arrays)',
@@ -315,9 +380,10 @@ def _lazy_folder(spec:str, split:str, size:int) -> LazyImages|None:
     kind, path = parse_data_spec(spec)
     if kind != 'folder': return None
     if not path.exists(): raise FileNotFoundError(f'data path not found: {path} (from data={spec!r})')
-    folder = _split_folder(path, split)
-    if folder is None: return LazyImages([], None, None, size, f'{path} (no {split} split)')
-    return LazyImages(*list_folder(folder), size, str(folder))
+    listed = list_split(path, split)
+    if listed is None: return LazyImages([], None, None, size, f'{path} (no {split} split)')
+    folder, *files_labels_classes = listed
+    return LazyImages(*files_labels_classes, size, str(folder))
 
 def mst_dls(cfg:MSTConfig, # `data`, `decode_size` (or `global_crop_size`), `batch_size` and `seed` are used
             device=None, # where batches go; default: the GPU if there is one

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
 from fastai.callback.schedule import SchedCos
 from fastai.torch_core import default_device
 
 from safetensors.torch import load_file, save_file
 
-from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything
 from .attention import attention_measures, measures_table
 from .data import ASSETS, decoded_subset, load_images
 from .decoder import GlobalDecoder
@@ -49,6 +49,8 @@ def _labelled_splits(spec:str, cfg:MSTConfig):
     size = cfg.decode_size or cfg.global_crop_size
     train, val = load_images(spec, 'train', size), load_images(spec, 'val', size)
     if val is None or not (train.labelled and val.labelled): raise ValueError(f'{spec} needs labelled train and val splits')
+    if len(train.labels.unique()) < 2:
+        raise ValueError(f'{spec}: every labelled training image is of one class; a k-NN or linear probe over one class measures nothing')
     return train, val
 
 def _eval_inputs(path:str|Path, data:str|None, device):
@@ -95,7 +97,6 @@ def knn_eval(path:str|Path, # a run folder or a checkpoint
             r['raw_pixels_top1'] = raw_pixel_knn(train.images, train.labels, val.images, val.labels, k=k, temperature=temperature)
         if write: _add_to_summary(path, 'knn_eval', r, per_data=True)
         return r
-
 
 # %% ../nbs/10_eval.ipynb #57f99217
 def _common(q):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from .core import MSTConfig  # first: it imports fastai without the warning fastai raises at import
 from fastcore.basics import noop
 from fastprogress.fastprogress import IN_NOTEBOOK
 from fastai.callback.core import Callback, CancelFitException
@@ -28,12 +29,11 @@ from .callbacks import (AttentionMonitor, CSVLog, Checkpoint, ClipGradPerParam, 
                               FreezeLastLayer, KNNMonitor, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
                               TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
                               wd_schedule)
-from .core import MSTConfig
 from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
 
 # %% auto #0
-__all__ = ['HOST_READ_OPS', 'HOST_ONLY', 'ThrottledProgress', 'mst_learner', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders',
-           'package_frame', 'HostReads', 'BatchWindow', 'host_reads_per_step']
+__all__ = ['HOST_READ_OPS', 'HOST_ONLY', 'ThrottledProgress', 'mst_learner', 'resume_from', 'fit_mst', 'ProcessGroupDL',
+           'distributed_loaders', 'package_frame', 'HostReads', 'BatchWindow', 'host_reads_per_step']
 
 # %% ../nbs/08_learner.ipynb #e2cf63bd
 class ThrottledProgress(ProgressCallback):
@@ -74,20 +74,26 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     learn.first_epoch, learn.knn_baselines = 0, None   # fit_mst sets both when it resumes a run
     return learn
 
-def fit_mst(learn:Learner, # from `mst_learner`
+def resume_from(learn:Learner, # from `mst_learner`
+                path:str|Path, # the checkpoint to continue from
+                state:dict|None=None, # its contents, if already read (`read_resumable`)
+               ) -> Path:
+    "Load a run's checkpoint into `learn` to continue it exactly: weights, optimiser, random states, the epoch to start from, the run's own baselines; returns the file read"
+    if state is None: state, path = read_resumable(path)   # a damaged file: the previous checkpoint, with a warning
+    load_checkpoint(learn, path, state)
+    learn.first_epoch = state['epoch'] + 1
+    learn.knn_baselines = state.get('knn_baselines')   # measured at the run's own start
+    for cb in learn.cbs:
+        if isinstance(cb, Checkpoint): cb.resume_state = state
+    return Path(path)
+
+def fit_mst(learn:Learner, # from `mst_learner` (and `resume_from`, if it continues a run)
             resume:str|Path|None=None, # a checkpoint to continue from
            ) -> Learner:
     "Train for `cfg.epochs`, or continue a run from its checkpoint exactly where it stopped"
     cfg = unwrap(learn.model).cfg
-    if resume is not None:
-        state, resume = read_resumable(resume)           # a damaged file: the previous checkpoint, with a warning
-        load_checkpoint(learn, resume, state)
-        learn.first_epoch = state['epoch'] + 1
-        learn.knn_baselines = state.get('knn_baselines')   # measured at the run's own start
-        for cb in learn.cbs:
-            if isinstance(cb, Checkpoint): cb.resume_state = state
-        if learn.first_epoch >= cfg.epochs: return learn
-    learn.fit(cfg.epochs, start_epoch=learn.first_epoch)
+    if resume is not None: resume_from(learn, resume)
+    if learn.first_epoch < cfg.epochs: learn.fit(cfg.epochs, start_epoch=learn.first_epoch)
     return learn
 
 # %% ../nbs/08_learner.ipynb #18c44023

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from .core import COMPILE_MODES, MSTConfig, inductor_missing  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import rank_distrib
 from torch import Tensor
 
-from .core import COMPILE_MODES, MSTConfig, inductor_missing
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores

@@ -78,9 +78,10 @@ def report_html(run:str|Path, # a run folder written by mst_nb.train
         if gain is not None and gain <= 0:
             body.append(f'<p class="bad">The run ends {-gain:.2f} points below its own random init: it learned no better features.</p>')
     defaults = MSTConfig()
-    changed = [(f.name, _fmt(getattr(cfg, f.name))) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name)]
+    # each value as given (str: 0.005 and 1e-06, not rounded like the measurements)
+    changed = [(f.name, str(getattr(cfg, f.name))) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name)]
     body.append('<h2>Config</h2><p>Fields that differ from MSTConfig\'s defaults:</p>' + _table(changed))
-    body.append('<details><summary>every field</summary>' + _table([(k, _fmt(v)) for k, v in dataclasses.asdict(cfg).items()]) + '</details>')
+    body.append('<details><summary>every field</summary>' + _table(list(dataclasses.asdict(cfg).items())) + '</details>')
     body.append('<h2>Training curves</h2>')
     if (run/'log.csv').is_file():
         try: body.append(_png(curves_figure(run, cfg)))

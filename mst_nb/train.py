@@ -4,26 +4,27 @@
 
 # %% ../nbs/09_train.ipynb #17fd5fb0
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, os, resource, shutil, sys, time, typing, warnings
+import argparse, contextlib, dataclasses, errno, json, os, resource, shlex, shutil, signal, sys, threading, time, typing, warnings
 from pathlib import Path
 
 import timm
 import torch
 import torch.distributed as dist
 from fastcore.docments import docments
+from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, parse_field,
+                         seed_everything)  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import num_distrib, rank_distrib
 from timm.models import save_for_hf
 
-from .callbacks import CheckpointError, previous_checkpoint
+from .callbacks import CheckpointError, NonFiniteError, previous_checkpoint, read_resumable
 from .model import unwrap
-from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, parse_field,
-                         seed_everything)
 from .data import mst_dls
 from .knn import gather_objects
-from .learner import distributed_loaders, fit_mst, mst_learner
+from .learner import distributed_loaders, fit_mst, mst_learner, resume_from
 
 # %% auto #0
-__all__ = ['build_parser', 'parse_config', 'save_timm_folder', 'save_backbone', 'load_backbone', 'train', 'knn_report', 'main']
+__all__ = ['MAY_CHANGE_ON_RESUME', 'build_parser', 'parse_config', 'save_timm_folder', 'save_backbone', 'load_backbone',
+           'config_differences', 'train', 'knn_report', 'Terminated', 'error_line', 'main']
 
 # %% ../nbs/09_train.ipynb #be5198d2
 def build_parser(preset:str='smoke', # whose values `--help` shows beside each field's MSTConfig default
@@ -39,6 +40,7 @@ def build_parser(preset:str='smoke', # whose values `--help` shows beside each f
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1...; default: the GPU if there is one')
     p.add_argument('--max-memory-gb', type=float, default=8.0, metavar='GB',
                    help='an image folder whose decoded images exceed this is decoded lazily, by --num-workers processes (default: 8)')
+    p.add_argument('--debug', action='store_true', help='on an error, show the whole traceback, not one line (also: MST_DEBUG=1)')
     p.add_argument('--num-workers', type=int, default=None, metavar='N',
                    help='decoding processes for a lazily decoded folder; default: all cores, at most 16')
     g = p.add_argument_group('config fields', f'each overrides the preset; shown: the value of --preset {preset} '
@@ -119,6 +121,27 @@ def _processes_in_sync(module) -> bool:
     every = gather_objects(torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu())
     return all(torch.equal(every[0], s) for s in every)
 
+MAY_CHANGE_ON_RESUME = ('epochs', 'out_dir', 'preview_every', 'compile')   # a run may go on longer, from a moved folder,
+                                                                           # with other previews, compiled or not
+
+def config_differences(saved:dict, # a run's config as saved (its checkpoint's `cfg`, or config.json)
+                       cfg:MSTConfig, # this command's
+                      ) -> list[str]:
+    "The fields that differ, as 'name (run: a, command: b)', besides `MAY_CHANGE_ON_RESUME`; a field the run predates takes `cfg`'s value"
+    names = [f.name for f in dataclasses.fields(MSTConfig)]
+    run = MSTConfig(**{**dataclasses.asdict(cfg), **{k: v for k, v in saved.items() if k in names}})
+    return [f'{n} (run: {getattr(run, n)!r}, command: {getattr(cfg, n)!r})' for n in names
+            if n not in MAY_CHANGE_ON_RESUME and getattr(run, n) != getattr(cfg, n)]
+
+def _same_run(cfg:MSTConfig, state:dict, ckpt:Path):
+    "Refuse to resume `ckpt` with other settings than its run's, naming each field that differs"
+    saved, what = state.get('cfg'), ckpt
+    if saved is None and (Path(cfg.out_dir)/'config.json').is_file():   # a checkpoint from before checkpoints held the config
+        what = Path(cfg.out_dir)/'config.json'; saved = json.loads(what.read_text())
+    diff = config_differences(saved or {}, cfg)
+    if diff: raise ConfigError(f"{what} differs from this command's config in {', '.join(diff)}: resume with the run's own "
+                               f"settings (only {', '.join('--' + n.replace('_', '-') for n in MAY_CHANGE_ON_RESUME)} may change)")
+
 def train(cfg:MSTConfig, # the run's settings
           resume:str|None=None, # a checkpoint, 'auto' (OUT's own if there is one) or None (refuse a folder with a run)
           device=None, # default: the GPU if there is one
@@ -137,23 +160,17 @@ def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_work
     elif resume is None and found is not None:
         raise FileExistsError(f'{out} already holds a run ({found}); pass --resume auto to continue it, '
                               'or choose another --out')
-    if resume is not None and main:
-        saved = out/'config.json'
-        # a run may go on longer, from a copied or moved folder, with other previews, compiled or not; a field its config.json predates
-        # (written by an older mst_nb) takes this command's value
-        same = dict(epochs=cfg.epochs, out_dir=cfg.out_dir, preview_every=cfg.preview_every, compile=cfg.compile)
-        if saved.is_file():
-            written = json.loads(saved.read_text())
-            same.update({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in written})
-        if saved.is_file() and MSTConfig.load(saved).replace(**same) != cfg:
-            raise ConfigError(f'{saved} differs from this command\'s config: resume with the same settings '
-                              '(only --epochs and the folder may change)')
+    state = None
+    if resume is not None:
+        state, resume = read_resumable(resume)   # a damaged file: the previous checkpoint, with a warning
+        if main: _same_run(cfg, state, resume)     # before anything is written
     seed_everything(cfg.seed, rank=rank_distrib())
     if device is None and torch.cuda.is_available() and num_distrib() > 1:   # one GPU per process, data included
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
     dls = mst_dls(cfg, device=device, max_memory_gb=max_memory_gb, num_workers=num_workers)
     learn = mst_learner(cfg, dls, out_dir=out)               # a bad arch or data stops here, before OUT is touched
-    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')
+    if resume is not None: resume_from(learn, resume, state)   # and a checkpoint that does not load
+    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')   # only once all of that has worked
     t0, in_sync = time.perf_counter(), None
     if num_distrib() > 1:
         from fastai.distributed import DistributedTrainer  # noqa: F401  (adds Learner.distrib_ctx)
@@ -161,11 +178,11 @@ def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_work
         # no SyncBatchNorm (the decoder's norm; it needs GPUs), so each process keeps its own batch statistics
         cpu = dls.device.type == 'cpu'
         with distributed_loaders(learn).distrib_ctx(sync_bn=not cpu, cpu=cpu):
-            fit_mst(learn, resume)
+            fit_mst(learn)
             in_sync = _processes_in_sync(unwrap(learn.model))
         if not in_sync: warnings.warn('the processes ended with different teacher weights: their gradients were not '
                                       'synchronised (is the process group set up?); the saved model is the first process\'s')
-    else: fit_mst(learn, resume)
+    else: fit_mst(learn)
     wall = time.perf_counter() - t0
     summary = {}
     if learn.first_epoch >= cfg.epochs and (out/'summary.json').is_file():   # resumed a finished run: nothing to do
@@ -195,7 +212,7 @@ def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_work
 
 def knn_report(s:dict) -> str:
     "The summary's k-NN beside its baselines, in words: how far above (or below) random init and raw pixels"
-    if s.get('knn_top1') is None: return 'k-NN: not measured (the data has no labelled val split)'
+    if s.get('knn_top1') is None: return 'k-NN: not measured (the data has no labelled val split of two classes or more)'
     line = f"k-NN top-1 {s['knn_top1']:.2f}%"
     if s.get('knn_student') is not None: line += f" (student {s['knn_student']:.2f}%)"
     line += " (weighted 20-NN on the teacher's CLS features, val split)"
@@ -207,13 +224,71 @@ def knn_report(s:dict) -> str:
         line += '\n  this run ends at or below its own random init: it has learned nothing the k-NN can see'
     return line
 
+class Terminated(BaseException):
+    "SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so a stopped run says what it kept"
+
+def _raise_terminated(signum, frame): raise Terminated()
+
+def _kept(out:Path, cfg:MSTConfig, argv:list[str], resumable:bool=True) -> str:
+    "What a stopped run left in `out`, and (if `resumable`) the command that continues it"
+    ckpt = next((p for p in (out/'checkpoint.pt', previous_checkpoint(out/'checkpoint.pt')) if p.is_file()), None)
+    if ckpt is None: return f'nothing was saved yet (no checkpoint in {out})'
+    try: done = f"after epoch {torch.load(ckpt, map_location='cpu', weights_only=True, mmap=True)['epoch'] + 1} of {cfg.epochs}"
+    except Exception: done = 'of an earlier epoch'
+    kept = f'the checkpoint {done} is kept in {out}'
+    if not resumable: return kept
+    again = [a for a in argv if a != '--debug']
+    if '--resume' not in again: again += ['--resume', 'auto']
+    if '--out' not in again and not any(a.startswith('--out=') for a in again): again += ['--out', str(out)]
+    return f"{kept}; continue with: {_prog('mst-train', 'mst_nb.train')} {shlex.join(again)}"
+
+def _disk_full(e:BaseException) -> bool:
+    "A full disk, as Python reports it (ENOSPC) or as torch.save does (a failed write in its zip writer)"
+    return getattr(e, 'errno', None) == errno.ENOSPC or 'file write failed' in str(e) or 'No space left' in str(e)
+
+def _message(e:BaseException) -> str:
+    "`e`'s message on one line, without the line fastai puts before an error raised in a callback"
+    text = str(e)
+    if text.startswith('Exception occured in `') and '\n' in text: text = text.split('\n', 1)[1]
+    return ' '.join(text.split())
+
+def error_line(e:BaseException, # what stopped the run
+               cfg:MSTConfig, argv:list[str], # the run's config and command line (for what was kept and how to continue)
+              ) -> str:
+    "One line a user can act on: what happened, what was kept, the command that continues"
+    out = Path(cfg.out_dir)
+    if isinstance(e, (KeyboardInterrupt, Terminated)):
+        return f"error: {'interrupted (Ctrl-C)' if isinstance(e, KeyboardInterrupt) else 'stopped (SIGTERM)'}; {_kept(out, cfg, argv)}"
+    if _disk_full(e):
+        free = shutil.disk_usage(out if out.exists() else out.parent).free / 2**20 if out.exists() or out.parent.exists() else 0
+        return f'error: no space left on device writing to {out} ({free:.0f} MB free); {_kept(out, cfg, argv)}'
+    if isinstance(e, NotADirectoryError) or (isinstance(e, FileExistsError) and out.is_file()):
+        return f'error: --out {out} is a file (or lies under one), not a folder; choose another --out'
+    if isinstance(e, PermissionError) or getattr(e, 'errno', None) == errno.EROFS:
+        return f'error: cannot write to {e.filename or out} ({e.strerror}); choose another --out'
+    if isinstance(e, OSError) and e.filename and (Path(e.filename) == out or Path(e.filename) in out.parents):
+        return f'error: cannot create --out {out} ({e.strerror}: {e.filename}); choose another --out'
+    if isinstance(e, NonFiniteError): return f'error: {_message(e)} ({_kept(out, cfg, argv, resumable=False)})'
+    if isinstance(e, (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, FolderInUseError, ValueError)):
+        return f'error: {_message(e)}'
+    return f'error: {type(e).__name__}: {_message(e)} (run again with --debug for the traceback)'
+
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.train`"
+    argv = sys.argv[1:] if argv is None else list(argv)
     try: cfg, args = parse_config(argv)
     except ConfigError as e: sys.exit(f'error: {e}')
+    debug = args.debug or os.environ.get('MST_DEBUG', '') not in ('', '0')
+    on_term = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try: s = train(cfg, args.resume, args.device, args.max_memory_gb, args.num_workers)
-    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, FolderInUseError) as e: sys.exit(f'error: {e}')
+    except Exception as e:
+        if debug: raise
+        sys.exit(error_line(e, cfg, argv))
+    except (KeyboardInterrupt, Terminated) as e:
+        if debug: raise
+        print(error_line(e, cfg, argv), file=sys.stderr); sys.exit(130 if isinstance(e, KeyboardInterrupt) else 143)
     finally:  # every collective is done: leave the process group (left to exit, its threads can abort the process)
+        if on_term is not None: signal.signal(signal.SIGTERM, on_term)
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     if s.get('already_complete'): print(f'{cfg.out_dir} holds a finished run of {cfg.epochs} epochs; its summary:')
     if s:

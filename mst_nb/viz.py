@@ -13,12 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .core import MASK_STRATEGIES, MSTConfig, eval_mode  # first: it imports fastai without the warning fastai raises at import
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 from fastcore.basics import IN_NOTEBOOK
 
 from .attention import attention_mass_mask
-from .core import MASK_STRATEGIES, MSTConfig, eval_mode
 from .data import ASSETS, ImageSet, decoded_subset
 from .eval import PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images

@@ -118,6 +118,106 @@ def test_npz_without_images_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="expected arrays 'jpeg' \\+ 'offsets'"): load_npz(tmp_path/'other.npz')
 
 
+
+# labels that would give a wrong number (issue 29): each is refused where the data is loaded, naming the file
+
+def _jpeg_shards(root: Path, photos, labels, n_images=None, classes=('a', 'b')) -> Path:
+    "A folder of imagenette64-style shards: one train shard of real JPEGs with `labels`, and classes.txt"
+    root.mkdir(exist_ok=True)
+    blobs = []
+    for p in photos[:n_images or len(labels)]:
+        f = root/'one.jpg'; Image.fromarray(p).save(f); blobs.append(f.read_bytes())
+    f.unlink()
+    offsets = np.cumsum([0] + [len(b) for b in blobs])
+    np.savez(root/'set_train_0.npz', jpeg=np.frombuffer(b''.join(blobs), np.uint8), offsets=offsets, labels=np.asarray(labels))
+    (root/'classes.txt').write_text('\n'.join(classes) + '\n')
+    return root
+
+
+@pytest.mark.parametrize('labels, n_images, says', [
+    ([0, 1, 1.5, 0], None, 'labels must be whole numbers, found \\[1.5\\]'),
+    ([0, 1, np.nan, 0], None, 'labels must be whole numbers, found \\[nan\\]'),
+    ([0, 1, 2, 0], None, 'labels must lie in 0..1 for the 2 classes named beside them; found 2'),
+    ([0, -1, 1, 0], None, 'labels must lie in 0..1 .*; found -1'),
+    ([0, 1, 10**9, 0], None, 'labels must lie in 0..1 .*; found 1000000000'),
+    ([0, 1, 1, 0, 1, 0], 4, '6 labels \\(6,\\) for 4 images'),
+    ([0, 1], 4, '2 labels \\(2,\\) for 4 images'),
+])
+def test_npz_labels_are_checked_where_loaded(tmp_path, photos, labels, n_images, says):
+    root = _jpeg_shards(tmp_path/'shards', photos, labels, n_images)
+    with pytest.raises(ValueError, match=f'set_train_0.npz: {says}'): load_npz(root, 'train', SIZE)
+
+
+def test_npz_whole_float_labels_are_read_as_integers(tmp_path, photos):
+    ds = load_npz(_jpeg_shards(tmp_path/'shards', photos, np.array([0, 1, 1, 0], np.float32)), 'train', SIZE)
+    assert ds.labels.dtype == torch.int64 and ds.labels.tolist() == [0, 1, 1, 0] and ds.classes == ['a', 'b']
+
+
+def test_empty_npz_is_an_error_naming_it_not_a_batch_size(tmp_path):
+    np.savez(tmp_path/'empty_train.npz', x=np.zeros((0, 32, 32, 3), np.uint8), y=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match='no images in empty_train.npz'):
+        mst_dls(MSTConfig.from_preset('smoke', data=f'npz:{tmp_path}'), device='cpu')
+
+
+def _split_tree(root: Path, photos, val_classes=('a', 'b')) -> Path:
+    for split, classes in (('train', ('a', 'b', 'c')), ('val', val_classes)):
+        for c, cls in enumerate(classes):
+            (root/split/cls).mkdir(parents=True)
+            for i in range(2): Image.fromarray(photos[(2 * c + i) % len(photos)]).save(root/split/cls/f'{i}.jpg')
+    return root
+
+
+def test_val_labels_follow_train_classes_by_name(tmp_path, photos):
+    "A val/ that lacks a class (here as an empty folder) keeps every other class's label: train's list, by name"
+    root = _split_tree(tmp_path, photos, val_classes=('b', 'c'))
+    (root/'val'/'a').mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', DataWarning)
+        train, val = load_folder(root, 'train', SIZE), load_folder(root, 'val', SIZE)
+    assert train.classes == val.classes == ['a', 'b', 'c'] and val.labels.tolist() == [1, 1, 2, 2]
+    assert any('class folders without images ignored (a)' in str(w.message) for w in caught)
+    dls = mst_dls(MSTConfig.from_preset('smoke', data=f'folder:{root}', batch_size=4), device='cpu', max_memory_gb=0)
+    assert dls.valid.dataset.labels.tolist() == [1, 1, 2, 2]          # the lazily decoded folder too
+
+
+def test_val_class_that_train_lacks_is_refused(tmp_path, photos):
+    root = _split_tree(tmp_path, photos, val_classes=('a', 'zebra'))
+    with pytest.raises(ValueError, match='class folders zebra are not classes of the train split'):
+        load_folder(root, 'val', SIZE)
+
+
+def test_a_link_back_into_the_tree_is_not_followed(tmp_path, photos):
+    root = _split_tree(tmp_path, photos)
+    (root/'train'/'loop').symlink_to(root/'train', target_is_directory=True)
+    (root/'train'/'up').symlink_to(root, target_is_directory=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', DataWarning)
+        train = load_folder(root, 'train', SIZE)
+    assert train.classes == ['a', 'b', 'c'] and len(train) == 6
+    assert sum('a link back into' in str(w.message) for w in caught) == 2
+
+
+def test_a_linked_class_folder_outside_the_tree_is_read(tmp_path, photos):
+    root = _split_tree(tmp_path/'tree', photos)
+    elsewhere = tmp_path/'elsewhere'/'d'; elsewhere.mkdir(parents=True)
+    Image.fromarray(photos[0]).save(elsewhere/'0.jpg')
+    (root/'train'/'d').symlink_to(elsewhere, target_is_directory=True)
+    assert load_folder(root, 'train', SIZE).classes == ['a', 'b', 'c', 'd']
+
+
+def test_exif_orientation_is_applied_eager_and_lazy(tmp_path, photos):
+    "A phone photo stored on its side with EXIF orientation 6 loads upright from a folder, eagerly and lazily"
+    from mst_nb.data import LazyImages, list_folder
+    upright = photos[0]
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))      # turned 90° anticlockwise: EXIF 6 turns it back
+    (tmp_path/'a').mkdir()
+    exif = Image.Exif(); exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path/'a'/'phone.jpg', exif=exif, quality=95)
+    want = torch.from_numpy(upright.copy()).permute(2, 0, 1).float()
+    eager = load_folder(tmp_path, size=64).images[0].float()
+    lazy = LazyImages(*list_folder(tmp_path), 64, 'lazy')[0][0].float()
+    for got in (eager, lazy): assert (got - want).abs().mean() < 12, (got - want).abs().mean()
+
 def test_smoke_preset_loads_the_bundled_sample():
     dls = mst_dls(MSTConfig.from_preset('smoke'), device='cpu')
     xb, yb = dls.train.one_batch()
