@@ -260,6 +260,16 @@ class TrainedMST:
             if m is not None: m.eval().requires_grad_(False)
         return self
 
+    @torch.no_grad()
+    def patch_features(self, images:Tensor, # uint8 (B,3,H,W) photos, prepared as k-NN prepares them (resized, normalised)
+                       batch_size:int=256) -> Tensor:
+        "The teacher's final-norm patch tokens as a (B, h, w, D) map on the CPU: the dense features (CLS and registers left out)"
+        device, grid = next(self.teacher.parameters()).device, self.cfg.global_grid
+        with eval_mode(self.teacher):
+            out = [self.teacher(prepare_images(b.to(device), self.cfg))[:, self.teacher.n_prefix:].float().cpu()
+                   for b in images.split(batch_size)]
+        return torch.cat(out).view(len(images), grid, grid, -1)
+
 def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint file
             ) -> TrainedMST:
     "Teacher, student and decoder of a run, from its checkpoint (loaded weights-only)"
