@@ -363,6 +363,7 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
                     where:str='', # a second title line: which data, which runs
                     ylim:tuple|None=None, # the y range of every panel
                     measures:dict=ABLATION_MEASURES, # which figures to draw (default: k-NN and linear probe)
+                    colors:dict|None=None, # {arm's label: colour}, to keep an arm's colour across figures; default: tab10 in order
                    ) -> list:
     "Per measure, each arm's mean over seeds (bar), every seed (dots), its seeds' random init (grey) and raw pixels (dashed)"
     if not arms or not all(arms.values()): raise ValueError('every arm needs at least one run')
@@ -370,7 +371,7 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
     for ax, (title, (top, init, pixels)) in zip(axes, measures.items()):
         for i, (arm, runs) in enumerate(arms.items()):
             vals = [_figure(s, top, arm) for s in runs]
-            ax.bar(i, np.mean(vals), color=plt.cm.tab10(i % 10), alpha=0.6)
+            ax.bar(i, np.mean(vals), color=(colors or {}).get(arm, plt.cm.tab10(i % 10)), alpha=0.6)
             ax.plot([i] * len(vals), vals, 'ko', ms=3)
             ax.plot([i - 0.4, i + 0.4], [np.mean([_figure(s, init, arm) for s in runs])] * 2, color='0.3', lw=2)
         ax.axhline(np.mean([_figure(s, pixels, a) for a, rs in arms.items() for s in rs]), color='k', ls='--', lw=1, label='raw pixels')
