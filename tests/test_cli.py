@@ -84,7 +84,10 @@ def test_failed_resume_writes_nothing_and_names_the_fields(finished, tmp_path):
 def test_a_stopped_run_says_what_it_kept_and_how_to_continue(tmp_path, sig, says, code):
     out = tmp_path/'run'
     args = [sys.executable, '-m', 'mst_nb.train', '--device', 'cpu', *FAST, '--epochs', '20', '--out', str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell's background job (CI, nohup) starts with Ctrl-C ignored, and Python then keeps it ignored: give the run
+    # the default disposition, as a terminal's foreground job has
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (out/'checkpoint.pt').exists():
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
