@@ -238,13 +238,15 @@ def load_sample(split:str='train', # 'train' (1,000 images) or 'val' (500)
     return ds
 
 # %% ../nbs/01_data.ipynb #e9dbde9e
+def _is_image(p:Path) -> bool: return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.')
+
 def _images_in(folder:Path, recursive:bool) -> list[Path]:
     files = folder.rglob('*') if recursive else folder.iterdir()  # rglob does not descend into linked folders
-    return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
+    return sorted(filter(_is_image, files))
 
 def _has_images(folder:Path) -> bool:
     "Whether `folder` holds an image anywhere below it (stops at the first)"
-    return any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.') for p in folder.rglob('*'))
+    return any(map(_is_image, folder.rglob('*')))
 
 def _leads_back(d:Path, root:Path) -> bool:
     "Whether `d` is a link to `root`, to a folder above it or to one inside it: following it would read images twice"

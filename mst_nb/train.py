@@ -260,7 +260,7 @@ def error_line(e:BaseException, # what stopped the run
     if isinstance(e, (KeyboardInterrupt, Terminated)):
         return f"error: {'interrupted (Ctrl-C)' if isinstance(e, KeyboardInterrupt) else 'stopped (SIGTERM)'}; {_kept(out, cfg, argv)}"
     if _disk_full(e):
-        free = shutil.disk_usage(out if out.exists() else out.parent).free / 2**20 if out.exists() or out.parent.exists() else 0
+        free = shutil.disk_usage(next(p for p in (out, *out.parents) if p.exists())).free / 2**20   # '/' always exists
         return f'error: no space left on device writing to {out} ({free:.0f} MB free); {_kept(out, cfg, argv)}'
     if isinstance(e, NotADirectoryError) or (isinstance(e, FileExistsError) and out.is_file()):
         return f'error: --out {out} is a file (or lies under one), not a folder; choose another --out'
