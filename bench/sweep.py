@@ -13,7 +13,9 @@ resuming from its last checkpoint next time), extended and rerun: new `--vary`/`
 the same `--base` (or none: the sweep's own) join the sweep's earlier ones in its `plan.json` (the same flags again add
 nothing; a name reused with other flags, or another base, is an error). At the end (or with `--collect-only`, which without `--vary`/`--arm`
 collects the whole plan) it writes `OUT/table.md`, `OUT/results.csv` and `OUT/sweep.png` (k-NN of every run by epoch with
-the baselines, and the teacher's entropy as a fraction of ln K).
+the baselines, and the teacher's entropy as a fraction of ln K). `--evals linear dense attention` runs those
+`python -m mst_nb.eval` commands on each run once it is trained (each once; a linear probe from before the solved
+probe is redone), so their results are in the run's summary.json while its checkpoint is still there.
 
 Axes: `--vary FIELD=V1,V2,...` (repeatable; a tuple field takes `V1a:V1b,...`). With `--mode oat` (the default) each
 value of each axis is one run, all other fields at the base (one factor at a time, plus the base itself); with
@@ -73,30 +75,55 @@ def _train_cmd(argv: list[str], run_dir: Path, threads: int) -> list[str]:
     return [sys.executable, '-c', code, *argv, '--out', str(run_dir), '--resume', 'auto']
 
 
+# `--evals`: the evaluation a run's summary.json already holds (the linear probe only if solved with L-BFGS)
+EVALS = {'linear': lambda s: s.get('linear', {}).get('solver') == 'lbfgs',
+         'dense': lambda s: 'dense' in s,
+         'attention': lambda s: 'attention_eval' in s}
+
+
+def pending_evals(run_dir: Path, evals: list[str]) -> list[str]:
+    "Those of `evals` that the trained run in `run_dir` has no result of yet"
+    summary = json.loads((run_dir/'summary.json').read_text())
+    return [e for e in evals if not EVALS[e](summary)]
+
+
+def _eval_cmd(what: str, run_dir: Path, threads: int) -> list[str]:
+    code = f'import torch; torch.set_num_threads({threads}); from mst_nb.eval import main; main()'
+    return [sys.executable, '-c', code, what, '--ckpt', str(run_dir)]
+
+
 # the training processes now running, and whether the sweep is stopping (Ctrl-C or SIGTERM): one lock for both, so no
 # run starts after the stop has ended the others
 _live, _stopping, _live_lock = set(), threading.Event(), threading.Lock()
 
 
-def run_one(name: str, argv: list[str], out: Path, threads: int) -> tuple[str, int | None, float]:
-    "Train one run in its own process, its output appended to out/runs/NAME.log; exit code None: not started (stopping)"
-    run_dir = out/'runs'/name
-    if (run_dir/'summary.json').is_file(): return name, 0, 0.0
-    cmd = _train_cmd(argv, run_dir, threads)
+def run_one(name: str, argv: list[str], out: Path, threads: int, evals: list[str] = ()) -> tuple[str, int | None, float]:
+    "Train one run in its own process and then evaluate it (`evals`), the output appended to out/runs/NAME.log"
+    run_dir, t0 = out/'runs'/name, time.perf_counter()
+    if not (run_dir/'summary.json').is_file():
+        rc = _run_process(name, _train_cmd(argv, run_dir, threads), out, threads)
+        if rc != 0: return name, rc, time.perf_counter() - t0
+    for what in pending_evals(run_dir, list(evals)) if evals else []:
+        rc = _run_process(name, _eval_cmd(what, run_dir, threads), out, threads)
+        if rc != 0: return name, rc, time.perf_counter() - t0
+    return name, 0, time.perf_counter() - t0
+
+
+def _run_process(name: str, cmd: list[str], out: Path, threads: int) -> int | None:
+    "Run `cmd` in its own process, its output appended to out/runs/NAME.log; its exit code, None if not started (stopping)"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
     (out/'runs').mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     # appended, not rewritten: a resumed run keeps the log of its earlier attempt, and a stray second process (refused
     # by the run folder's lock) cannot wipe the log of the one that holds it
     with open(out/'runs'/f'{name}.log', 'a') as log:
         with _live_lock:
-            if _stopping.is_set(): return name, None, 0.0
+            if _stopping.is_set(): return None
             log.write(' '.join(shlex.quote(c) for c in cmd) + '\n'); log.flush()
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
             _live.add(proc)
         try: rc = proc.wait()
         finally: _live.discard(proc)
-    return name, rc, time.perf_counter() - t0
+    return rc
 
 
 def _stop_runs() -> int:
@@ -209,6 +236,8 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--jobs', type=int, default=2, help='runs at once (2 on a 2-core machine)')
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    p.add_argument('--evals', nargs='+', default=[], choices=list(EVALS),
+                   help='python -m mst_nb.eval commands to run on each run once trained (results in its summary.json)')
     p.add_argument('--collect-only', action='store_true')
     a = p.parse_args(argv)
     out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
@@ -233,7 +262,7 @@ def sweep(a: argparse.Namespace, out: Path):
         try:
             with ThreadPoolExecutor(a.jobs) as pool:
                 try:
-                    for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads),
+                    for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads, a.evals),
                                                    runs.items()):
                         print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s',
                               flush=True)

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
-from fastai.callback.schedule import SchedCos
 from fastai.torch_core import default_device
 
 from safetensors.torch import load_file, save_file
@@ -20,14 +19,16 @@ from .attention import attention_measures, measures_table
 from .data import ASSETS, decoded_subset, load_images
 from .decoder import GlobalDecoder
 from .model import PositionStats, StudentTeacher
-from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features, raw_pixel_knn
+from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features, raw_pixel_knn, weighted_knn
 from .callbacks import CheckpointError, read_checkpoint
 from .train import load_backbone
 from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'linear_probe',
-           'linear_eval', 'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained', 'attention_eval']
+__all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
+           'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels', 'patch_tokens',
+           'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'TrainedMST', 'load_run',
+           'save_pretrained', 'load_pretrained', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def load_trained(path:str|Path) -> tuple[MaskedViT, MSTConfig]:
@@ -117,8 +118,16 @@ def main(argv:list[str]|None=None):
     _common(q)
     q.add_argument('--n-last-blocks', type=int, default=1, help="CLS tokens of this many last blocks (DINO: 4 for ViT-S)")
     q.add_argument('--avgpool', action='store_true', help="also the mean patch token (DINO's choice for ViT-B)")
-    q.add_argument('--epochs', type=int, default=100, help="probe epochs over the precomputed features (DINO: 100)")
+    q.add_argument('--max-iter', type=int, default=1000, help="L-BFGS iterations per L2 penalty at most (it stops at its tolerance first)")
     q.add_argument('--no-baselines', action='store_true', help='skip the random-init and raw-pixel probes')
+    q = sub.add_parser('dense', help='patch-level linear and k-NN probes on 2×2 mosaics of four classes: accuracy and mIoU (and baselines)')
+    _common(q)
+    q.add_argument('--n-train', type=int, default=None, help='train mosaics to fit on (default: a quarter of the train photos)')
+    q.add_argument('--n-val', type=int, default=None, help='val mosaics to score (default: a quarter of the val photos)')
+    q.add_argument('--seed', type=int, default=0, help="the mosaics' seed (keep it fixed so runs compare)")
+    q.add_argument('--no-knn', action='store_true', help='skip the dense k-NN')
+    q.add_argument('--max-iter', type=int, default=1000, help="L-BFGS iterations per L2 penalty at most")
+    q.add_argument('--no-baselines', action='store_true', help="skip the random-init backbone's and raw pixels' probes")
     q = sub.add_parser('attention', help="does the teacher's CLS attention follow the photo? (positional share, follows content, ...)")
     q.add_argument('--ckpt', required=True, help='a run folder (its checkpoint.pt) or a checkpoint file')
     q.add_argument('--data', default=None, help="data spec with a val split; default: the run's data")
@@ -127,19 +136,28 @@ def main(argv:list[str]|None=None):
     try:
         if a.cmd == 'knn': r = knn_eval(a.ckpt, a.data, a.k, a.temperature, a.device, not a.no_baselines)
         elif a.cmd == 'attention': r = attention_eval(a.ckpt, a.data, a.n)
-        else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.epochs, not a.no_baselines, a.device)
+        elif a.cmd == 'dense': r = dense_eval(a.ckpt, a.data, a.n_train, a.n_val, a.seed, not a.no_knn, not a.no_baselines,
+                                              a.max_iter, a.device)
+        else: r = linear_eval(a.ckpt, a.data, a.n_last_blocks, a.avgpool, a.max_iter, not a.no_baselines, a.device)
     except (FileNotFoundError, ValueError, CheckpointError, FolderInUseError) as e: sys.exit(f'error: {e}')
     if a.cmd == 'attention':
         print(f"the teacher's CLS attention on {r['n_photos']} val photos of {r['data']}:")
         print(measures_table({k: r[k] for k in ('attention', 'ranking', 'random_init') if k in r}))
+        return r
+    if a.cmd == 'dense':
+        print(f"dense probe of the patch tokens: {r['n_train_mosaics']} train / {r['n_val_mosaics']} val mosaics of {r['data']} "
+              f"(2×2 photos of 4 classes, {r['grid']}×{r['grid']} patches, seed {r['mosaic_seed']}); per-patch accuracy "
+              f"and mIoU over {r['n_classes']} classes, %:")
+        print(dense_table(r))
         return r
     if a.cmd == 'knn':
         print(f"k-NN top-1: {r['top1']:.2f}%  (weighted {r['k']}-NN, T={r['temperature']}, {r['n_train']} train / "
               f"{r['n_val']} val images of {r['data']})")
     else:
         print(f"linear probe top-1: {r['top1']:.2f}%  ({r['n_features']} features: CLS of the last {r['n_last_blocks']} "
-              f"block(s){' + mean patch token' if r['avgpool'] else ''}; lr {r['lr']:g}, weight decay {r['weight_decay']:g} "
-              f"chosen on held-out train images; {r['n_train']} train / {r['n_val']} val images of {r['data']})")
+              f"block(s){' + mean patch token' if r['avgpool'] else ''}; L2 {r['l2']:g} chosen on held-out train images, "
+              f"solved in {r['iterations']} L-BFGS iterations{'' if r['converged'] else ' WITHOUT reaching its tolerance'}; "
+              f"{r['n_train']} train / {r['n_val']} val images of {r['data']})")
     if 'random_init_top1' in r:
         print(f"  random init {r['random_init_top1']:.2f}% ({r['top1'] - r['random_init_top1']:+.2f}), "
               f"raw pixels {r['raw_pixels_top1']:.2f}% ({r['top1'] - r['raw_pixels_top1']:+.2f})")
@@ -169,51 +187,109 @@ def probe_features(backbone:MaskedViT, # its forward's blocks are read one by on
     return torch.cat(out)
 
 # %% ../nbs/10_eval.ipynb #e0a300d5
-def _fit_linear(x:Tensor, y:Tensor, n_classes:int, epochs:int, lr:float, wd:float, batch_size:int, seed:int) -> torch.nn.Linear:
-    "A linear classifier trained with AdamW and a cosine learning rate on standardised features"
-    # A plain loop on features in memory: fastai's Learner would add data loaders and callbacks for a 10-line job,
-    # so only its cosine schedule (SchedCos) is used
-    g = torch.Generator().manual_seed(seed)
-    head = torch.nn.Linear(x.shape[1], n_classes).to(x.device)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
-    sched, steps = SchedCos(lr, 0.0), epochs * -(-len(x) // batch_size)
-    step = 0
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).to(x.device).split(batch_size):
-            for group in opt.param_groups: group['lr'] = sched(step / steps)
-            loss = F.cross_entropy(head(x[idx]), y[idx])
-            opt.zero_grad(); loss.backward(); opt.step(); step += 1
-    return head
+def _probe_dtype(device:torch.device) -> torch.dtype:
+    "float64 where the device has it: L-BFGS then reaches a gradient tolerance that float32's rounding stops short of"
+    return torch.float32 if device.type == 'mps' else torch.float64
 
-@torch.no_grad()
-def _accuracy(head, x, y) -> float: return (head(x).argmax(1) == y).float().mean().item() * 100
+def _eigenbasis(x:Tensor) -> tuple[Tensor, Tensor]:
+    "Orthonormal directions (F,r) that span the rows of `x` (n,F), and the mean square of `x` along each (r,)"
+    n, f = x.shape
+    if n >= f: e, v = torch.linalg.eigh(x.T @ x / n)
+    else:      # more features than rows: the solution lies in the rows' span, n directions at most
+        e, u = torch.linalg.eigh(x @ x.T / n)
+        keep = e > e.max() * 1e-12
+        e, u = e[keep], u[:, keep]
+        v = x.T @ u / (e * n).sqrt()
+    return v, e.clamp_min(0)
+
+def _fit_logistic(z:Tensor, y:Tensor, # features in the eigenbasis (n,r), labels (n,)
+                  curvature:Tensor, # (r,) the features' mean square along each coordinate (`_eigenbasis`)
+                  n_classes:int, l2:float, # L2 penalty on the weights (not the bias), added to the mean cross-entropy
+                  init:Tensor|None=None, # (r+1,C) a solution to start from (the previous, stronger penalty's)
+                  max_iter:int=1000, tol:float=1e-4, # stop when every gradient entry is under `tol` (as scikit-learn), or after `max_iter`
+                 ) -> tuple[Tensor, dict]:
+    "Multinomial logistic regression solved by full-batch L-BFGS: weights (r+1,C), bias last, and how the solve went"
+    # The probe on fixed features is a convex problem, so it is solved to a gradient tolerance rather than trained for
+    # some epochs (an AdamW loop with a cosine schedule stopped 1–3 points short of the optimum). scikit-learn's
+    # LogisticRegression solves the same problem, but it would be a dependency for one call and runs on the CPU only;
+    # torch's L-BFGS runs wherever the features are. Features such as raw pixels are strongly correlated, which makes
+    # plain L-BFGS crawl: the solve is preconditioned by the features' eigenbasis (weights = scale·u, with scale the
+    # inverse square root of each direction's curvature plus the penalty) — the same objective, far fewer iterations.
+    scale = torch.cat([(curvature / n_classes + l2).rsqrt(), curvature.new_ones(1)])[:, None]   # the bias is not scaled
+    u = torch.zeros(len(scale), n_classes, dtype=z.dtype, device=z.device) if init is None else init / scale
+    u.requires_grad_()
+    def objective(w):
+        return F.cross_entropy(z @ w[:-1] + w[-1], y) + l2 / 2 * w[:-1].pow(2).sum()
+    opt = torch.optim.LBFGS([u], lr=1, max_iter=max_iter, tolerance_grad=tol * scale.min().item(), tolerance_change=1e-12,
+                            history_size=20, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad()
+        loss = objective(scale * u)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    w = (scale * u).detach().requires_grad_()
+    loss = objective(w)
+    loss.backward()   # the gradient with respect to the weights themselves, at the solution
+    return w.detach(), dict(iterations=opt.state[u]['n_iter'], converged=w.grad.abs().max().item() <= tol, loss=loss.item())
+
+@dataclasses.dataclass
+class LinearProbe:
+    "A fitted linear probe: the train split's standardisation, the weights, and how the penalty was chosen"
+    mean: Tensor; std: Tensor; weight: Tensor   # (F,), (F,), (F+1,C) on standardised features, the bias last
+    l2: float; held_out_top1: float; iterations: int; converged: bool
+
+    @torch.no_grad()
+    def predict(self, features:Tensor) -> Tensor:
+        "Predicted classes (n,) of features (n,F)"
+        x = (features.to(self.weight) - self.mean) / self.std
+        return (x @ self.weight[:-1] + self.weight[-1]).argmax(1)
+
+def _top1(pred:Tensor, y:Tensor) -> float: return (pred == y).float().mean().item() * 100
+
+def fit_linear_probe(features:Tensor, labels:Tensor, # (n,F) frozen features, (n,) classes
+                     n_classes:int|None=None, # default: max label + 1
+                     l2s:tuple=(1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6), # penalties tried, strongest first (each warm-starts the next)
+                     groups:Tensor|None=None, # (n,) rows held out together (a mosaic's patches); default: each row alone
+                     max_iter:int=1000, tol:float=1e-4, seed:int=0,
+                    ) -> LinearProbe:
+    "A linear probe solved to convergence, its L2 penalty chosen on a held-out 10% of `features` and then refit on all"
+    device = features.device
+    x = features.to(_probe_dtype(device))
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    x = (x - mean) / std
+    n_classes = n_classes or int(labels.max()) + 1
+    groups = torch.arange(len(x), device=device) if groups is None else groups.to(device)
+    ids = groups.unique()
+    held = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))[:max(1, len(ids) // 10)].to(device)]
+    hold = torch.isin(groups, held)
+    basis, curvature = _eigenbasis(x)   # the coordinates the solves run in (the objective does not change)
+    z = x @ basis
+    scores, w = {}, None
+    for l2 in sorted(l2s, reverse=True):
+        w, _ = _fit_logistic(z[~hold], labels[~hold], curvature, n_classes, l2, w, max_iter, tol)
+        scores[l2] = (w, _top1((z[hold] @ w[:-1] + w[-1]).argmax(1), labels[hold]))
+    l2 = max(scores, key=lambda k: scores[k][1])
+    w, info = _fit_logistic(z, labels, curvature, n_classes, l2, scores[l2][0], max_iter, tol)   # refit on all, from the held-out fit
+    weight = torch.cat([basis @ w[:-1], w[-1:]])   # back to the standardised features' coordinates
+    return LinearProbe(mean, std, weight, l2, scores[l2][1], info['iterations'], info['converged'])
 
 def linear_probe(train_features:Tensor, train_labels:Tensor, # (n,F), (n,)
                  val_features:Tensor, val_labels:Tensor, # (m,F), (m,)
-                 epochs:int=100, # passes over the train features (DINO: 100)
-                 lrs:tuple=(1e-3, 1e-2), # tried on a held-out 10% of train, with each of `wds`
-                 wds:tuple=(0.0, 1e-3, 1e-1), # weight decays tried
-                 batch_size:int=256,
-                 seed:int=0,
+                 **kwargs, # to `fit_linear_probe`: l2s, groups, max_iter, tol, seed
                 ) -> dict:
-    "Val top-1 (%) of a linear classifier on frozen features; lr and weight decay chosen on held-out train images"
-    mean, std = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
-    xtr, xva = (train_features - mean) / std, (val_features - mean) / std
+    "Val top-1 (%) of a linear probe on frozen features, solved to convergence with the penalty chosen on held-out train rows"
     n_classes = int(max(train_labels.max(), val_labels.max())) + 1
-    perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(seed)).to(xtr.device)
-    hold, fit = perm[:max(1, len(xtr) // 10)], perm[max(1, len(xtr) // 10):]
-    scores = {(lr, wd): _accuracy(_fit_linear(xtr[fit], train_labels[fit], n_classes, epochs, lr, wd, batch_size, seed),
-                                  xtr[hold], train_labels[hold]) for lr in lrs for wd in wds}
-    (lr, wd), held = max(scores.items(), key=lambda kv: kv[1])
-    head = _fit_linear(xtr, train_labels, n_classes, epochs, lr, wd, batch_size, seed)   # refit on all of train
-    return dict(top1=_accuracy(head, xva, val_labels), train_top1=_accuracy(head, xtr, train_labels),
-                lr=lr, weight_decay=wd, held_out_top1=held, epochs=epochs, n_features=train_features.shape[1])
+    p = fit_linear_probe(train_features, train_labels, n_classes, **kwargs)
+    return dict(top1=_top1(p.predict(val_features), val_labels), train_top1=_top1(p.predict(train_features), train_labels),
+                l2=p.l2, held_out_top1=p.held_out_top1, iterations=p.iterations, converged=p.converged,
+                n_features=train_features.shape[1])
 
 # %% ../nbs/10_eval.ipynb #bcc8fd80
 def linear_eval(path:str|Path, # a run folder or a checkpoint
                 data:str|None=None, # labelled train and val splits; default: the run's own data
                 n_last_blocks:int=1, avgpool:bool=False, # which tokens make the feature (see `probe_features`)
-                epochs:int=100, # probe epochs over the features
+                max_iter:int=1000, # L-BFGS iterations per penalty at most (the solve stops at its tolerance first)
                 baselines:bool=True, # also probe the random-init backbone and raw pixels
                 device=None,
                 write:bool=True, # add the result to the run folder's summary.json
@@ -224,15 +300,134 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
         def probe(b):
             b = b.to(device)
             ftr, fva = (probe_features(b, s.images, cfg, n_last_blocks, avgpool, device=device) for s in (train, val))
-            return linear_probe(ftr, ytr, fva, yva, epochs)
+            return linear_probe(ftr, ytr, fva, yva, max_iter=max_iter)
         r = dict(probe(backbone), n_last_blocks=n_last_blocks, avgpool=avgpool, data=data or cfg.data,
-                 n_train=len(train), n_val=len(val))
+                 n_train=len(train), n_val=len(val), solver='lbfgs')
         if baselines:
             r['random_init_top1'] = probe(random_init_backbone(cfg))['top1']
             pixels = [raw_pixel_features(s.images.to(device)) for s in (train, val)]
-            r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, epochs)['top1']
+            r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, max_iter=max_iter)['top1']
         if write: _add_to_summary(path, 'linear', r)
         return r
+
+# %% ../nbs/10_eval.ipynb #794d3727
+def make_mosaics(images:Tensor, labels:Tensor, # uint8 (n,3,H,W) labelled photos, (n,)
+                 size:int, # the mosaic's side (a global crop's): each photo is resized to size/2
+                 n:int|None=None, # mosaics to make; default: a quarter of the photos (each used about once)
+                 seed:int=0,
+                ) -> tuple[Tensor, Tensor]:
+    "`n` mosaics (n,3,size,size) uint8 of four photos of four different classes in a 2×2 grid, and their classes (n,2,2)"
+    classes = labels.unique()
+    if len(classes) < 4: raise ValueError(f'a mosaic needs photos of 4 different classes; these have {len(classes)}')
+    if size % 2: raise ValueError(f'a mosaic of side {size} cannot be split into 2×2 photos: use an even size')
+    n = n or max(1, len(images) // 4)
+    g = torch.Generator().manual_seed(seed)
+    queues = [(labels == c).nonzero()[:, 0] for c in classes]
+    queues = [q[torch.randperm(len(q), generator=g)] for q in queues]   # each class's photos, shuffled, used in turn
+    taken = [0] * len(classes)
+    picks = torch.empty(n, 4, dtype=torch.long)
+    for i in range(n):
+        for j, c in enumerate(torch.randperm(len(classes), generator=g)[:4].tolist()):
+            picks[i, j] = queues[c][taken[c] % len(queues[c])]
+            taken[c] += 1
+    half = size // 2
+    tiles = torch.cat([F.interpolate(images[b].float(), size=(half, half), mode='bilinear', antialias=True, align_corners=False)
+                       for b in picks.flatten().split(4096)]).round().clamp(0, 255).to(torch.uint8)
+    mosaics = tiles.view(n, 2, 2, 3, half, half).permute(0, 3, 1, 4, 2, 5).reshape(n, 3, size, size)
+    return mosaics, labels[picks].view(n, 2, 2)
+
+def mosaic_patch_labels(quadrants:Tensor, # (n,2,2) the classes of `make_mosaics`
+                        grid:int, # patches per side (even)
+                       ) -> Tensor:
+    "The class of every patch (n,grid,grid): its quadrant's"
+    if grid % 2: raise ValueError(f'a grid of {grid}×{grid} patches does not split into quadrants: the dense probe needs an even grid')
+    return quadrants.repeat_interleave(grid // 2, 1).repeat_interleave(grid // 2, 2)
+
+# %% ../nbs/10_eval.ipynb #4feb0e57
+@torch.no_grad()
+def patch_tokens(backbone:MaskedViT, # its forward returns final-norm tokens
+                 images:Tensor, # uint8 (B,3,H,W), prepared as k-NN prepares them (resized to a global crop, normalised)
+                 cfg:MSTConfig, batch_size:int=256,
+                 device=None, # default: the backbone's device
+                ) -> Tensor:
+    "The final-norm patch tokens (B, h, w, D) float32 on `device` (CLS and registers left out)"
+    device, grid = device or next(backbone.parameters()).device, cfg.global_grid
+    with eval_mode(backbone):
+        out = [backbone(prepare_images(b.to(device), cfg))[:, backbone.n_prefix:].float() for b in images.split(batch_size)]
+    return torch.cat(out).view(len(images), grid, grid, -1)
+
+def patch_pixels(images:Tensor, cfg:MSTConfig) -> Tensor:
+    "Each patch's normalised pixels (B, h, w, 3·p²), the images prepared as global crops: the raw-pixel floor"
+    x, p, grid = prepare_images(images, cfg), cfg.patch_size, cfg.global_grid
+    return F.unfold(x, p, stride=p).transpose(1, 2).reshape(len(images), grid, grid, -1)   # row-major, as the tokens
+
+def segmentation_scores(pred:Tensor, target:Tensor, # predicted and true classes of the same patches, any shape
+                        n_classes:int) -> dict:
+    "Per-patch accuracy and mIoU (%, the mean over classes present in `pred` or `target` of TP / (TP + FP + FN))"
+    pred, target = pred.flatten().cpu(), target.flatten().cpu()
+    conf = torch.bincount(target * n_classes + pred, minlength=n_classes ** 2).view(n_classes, n_classes).double()
+    tp, union = conf.diag(), conf.sum(0) + conf.sum(1) - conf.diag()
+    return dict(accuracy=_top1(pred, target), miou=(tp[union > 0] / union[union > 0]).mean().item() * 100)
+
+def dense_probe(train_features:Tensor, train_labels:Tensor, # (n,h,w,D) patch features of train mosaics, (n,h,w) their classes
+                val_features:Tensor, val_labels:Tensor, # (m,h,w,D), (m,h,w)
+                knn:bool=True, k:int=20, temperature:float=0.07, # also DINO's weighted k-NN per patch
+                **kwargs, # to `fit_linear_probe` (max_iter, tol, l2s, seed)
+               ) -> dict:
+    "Per-patch accuracy and mIoU of a linear probe (and a k-NN) on patch features, the probe's penalty chosen on held-out mosaics"
+    n_classes = int(max(train_labels.max(), val_labels.max())) + 1
+    xtr, xva = train_features.flatten(0, 2), val_features.flatten(0, 2)
+    ytr, yva = train_labels.flatten().to(xtr.device), val_labels.flatten()
+    mosaic = torch.arange(len(train_features)).repeat_interleave(train_features[0, ..., 0].numel())
+    p = fit_linear_probe(xtr, ytr, n_classes, groups=mosaic, **kwargs)
+    r = dict(linear=dict(segmentation_scores(p.predict(xva), yva, n_classes), l2=p.l2, iterations=p.iterations,
+                         converged=p.converged))
+    if knn:
+        pred = weighted_knn(F.normalize(xtr, dim=1), ytr, F.normalize(xva.to(xtr.device), dim=1), k, temperature, n_classes, chunk=256)
+        r['knn'] = segmentation_scores(pred, yva, n_classes)
+    return r
+
+# %% ../nbs/10_eval.ipynb #c097df0c
+def _mosaic_splits(train, val, cfg:MSTConfig, n_train:int|None, n_val:int|None, seed:int):
+    "Train and val mosaics at the run's global crop size, and their patch labels"
+    if cfg.global_grid % 2:
+        raise ValueError(f'the dense probe needs an even grid of patches; this run has {cfg.global_grid}×{cfg.global_grid}')
+    out = []
+    for s, n in ((train, n_train), (val, n_val)):
+        m, q = make_mosaics(s.images, s.labels, cfg.global_crop_size, n, seed)
+        out.append((m, mosaic_patch_labels(q, cfg.global_grid)))
+    return out
+
+def dense_eval(path:str|Path, # a run folder or a checkpoint
+               data:str|None=None, # labelled train and val splits (≥ 4 classes); default: the run's own data
+               n_train:int|None=None, n_val:int|None=None, # mosaics; default: a quarter of each split's photos
+               seed:int=0, # the mosaics' seed (fixed, so runs compare)
+               knn:bool=True, # also the dense k-NN
+               baselines:bool=True, # also the random-init backbone's patch tokens and raw patch pixels
+               max_iter:int=1000, device=None,
+               write:bool=True, # add the result to the run folder's summary.json (`dense`, keyed by the data spec)
+              ) -> dict:
+    "Per-patch accuracy and mIoU of linear and k-NN probes of a run's patch tokens on 2×2 mosaics (and its baselines')"
+    with _writing(path, write, 'dense probe'):
+        backbone, cfg, device, train, val, _, _ = _eval_inputs(path, data, device)
+        (mtr, ltr), (mva, lva) = _mosaic_splits(train, val, cfg, n_train, n_val, seed)
+        probe = lambda features: dense_probe(features(mtr), ltr, features(mva), lva, knn=knn, max_iter=max_iter)
+        tokens = lambda b: lambda m: patch_tokens(b.to(device), m, cfg)
+        r = dict(probe(tokens(backbone)), data=data or cfg.data, mosaic_seed=seed, n_train_mosaics=len(mtr),
+                 n_val_mosaics=len(mva), grid=cfg.global_grid, n_classes=int(max(ltr.max(), lva.max())) + 1)
+        if baselines:
+            r['random_init'] = probe(tokens(random_init_backbone(cfg)))
+            r['raw_pixels'] = probe(lambda m: patch_pixels(m.to(device), cfg))
+        if write: _add_to_summary(path, 'dense', r, per_data=True)
+        return r
+
+def dense_table(r:dict) -> str:
+    "The result of `dense_eval` as a table: each backbone's probes' accuracy and mIoU"
+    rows = [('trained', r)] + [(name.replace('_', ' '), r[name]) for name in ('random_init', 'raw_pixels') if name in r]
+    head = f"{'':<12} {'linear acc':>10} {'mIoU':>6}" + (f" {'k-NN acc':>9} {'mIoU':>6}" if 'knn' in r else '')
+    lines = [head] + [f"{name:<12} {x['linear']['accuracy']:>10.2f} {x['linear']['miou']:>6.2f}"
+                      + (f" {x['knn']['accuracy']:>9.2f} {x['knn']['miou']:>6.2f}" if 'knn' in x else '') for name, x in rows]
+    return '\n'.join(lines)
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
 @dataclasses.dataclass
@@ -260,15 +455,10 @@ class TrainedMST:
             if m is not None: m.eval().requires_grad_(False)
         return self
 
-    @torch.no_grad()
     def patch_features(self, images:Tensor, # uint8 (B,3,H,W) photos, prepared as k-NN prepares them (resized, normalised)
                        batch_size:int=256) -> Tensor:
         "The teacher's final-norm patch tokens as a (B, h, w, D) map on the CPU: the dense features (CLS and registers left out)"
-        device, grid = next(self.teacher.parameters()).device, self.cfg.global_grid
-        with eval_mode(self.teacher):
-            out = [self.teacher(prepare_images(b.to(device), self.cfg))[:, self.teacher.n_prefix:].float().cpu()
-                   for b in images.split(batch_size)]
-        return torch.cat(out).view(len(images), grid, grid, -1)
+        return patch_tokens(self.teacher, images, self.cfg, batch_size).cpu()
 
 def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint file
             ) -> TrainedMST:

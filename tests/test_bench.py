@@ -124,6 +124,19 @@ def test_a_runs_log_is_appended_to_not_rewritten(tmp_path, monkeypatch):
     assert log.startswith('the first attempt\n') and log.endswith('again\n')
 
 
+def test_a_trained_run_gets_only_the_evaluations_it_lacks(tmp_path, monkeypatch):
+    "--evals: a summary with the attention measures and an AdamW-era linear probe gets the solved probe and the dense one"
+    run = tmp_path/'runs'/'a'; run.mkdir(parents=True)
+    (run/'summary.json').write_text(json.dumps({'linear': {'top1': 40.0}, 'attention_eval': {}}))
+    monkeypatch.setattr(sweep, '_eval_cmd', lambda what, run_dir, threads: [sys.executable, '-c', f'print("eval {what}")'])
+    assert sweep.pending_evals(run, ['linear', 'dense', 'attention']) == ['linear', 'dense']
+    assert sweep.run_one('a', [], tmp_path, 1, ['linear', 'dense', 'attention'])[1] == 0
+    log = (tmp_path/'runs'/'a.log').read_text()
+    assert 'eval linear' in log and 'eval dense' in log and 'eval attention' not in log
+    (run/'summary.json').write_text(json.dumps({'linear': {'solver': 'lbfgs'}, 'dense': {}}))
+    assert sweep.pending_evals(run, ['linear', 'dense']) == []
+
+
 def test_the_supervised_reference_learns_from_labels(tmp_path):
     "bench/supervised.py on the bundled sample: its random init is the k-NN monitor's, and labels lift it above chance"
     out = tmp_path/'sup.json'
