@@ -31,9 +31,13 @@ __all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'ma
            'save_pretrained', 'load_pretrained', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
-def load_trained(path:str|Path) -> tuple[MaskedViT, MSTConfig]:
-    "The teacher backbone and config of a run folder or a checkpoint file"
+def load_trained(path:str|Path, # a run folder, a checkpoint, or 'pretrained' (the teacher that ships; a folder of that name wins)
+                ) -> tuple[MaskedViT, MSTConfig]:
+    "The teacher backbone and config of a run folder, a checkpoint file or the shipped run"
     path = Path(path)
+    if str(path) == 'pretrained' and not path.exists():
+        shipped = load_pretrained()
+        return shipped.teacher, shipped.cfg
     if path.is_dir() and (path/'backbone.json').is_file():
         return MaskedViT(load_backbone(path)), MSTConfig.load(path/'config.json')
     ckpt = path/'checkpoint.pt' if path.is_dir() else path
@@ -101,7 +105,7 @@ def knn_eval(path:str|Path, # a run folder or a checkpoint
 
 # %% ../nbs/10_eval.ipynb #57f99217
 def _common(q):
-    q.add_argument('--ckpt', required=True, help='a run folder (backbone.safetensors) or a checkpoint.pt')
+    q.add_argument('--ckpt', required=True, help="a run folder (backbone.safetensors), a checkpoint.pt, or 'pretrained' (the shipped teacher)")
     q.add_argument('--data', default=None, help="data spec with train and val splits; default: the run's data")
     q.add_argument('--device', default=None, help='cpu, cuda, ...; default: the GPU if there is one')
 

@@ -367,8 +367,14 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
                    ) -> list:
     "Per measure, each arm's mean over seeds (bar), every seed (dots), its seeds' random init (grey) and raw pixels (dashed)"
     if not arms or not all(arms.values()): raise ValueError('every arm needs at least one run')
+    # a linear probe solved by L-BFGS (`solver`) scores 1–3 points above the earlier AdamW probe: never one bar of each
+    solvers = {s.get('linear', {}).get('solver', 'AdamW') for runs in arms.values() for s in runs if 'linear' in s}
+    if len(solvers) > 1:
+        raise ValueError("these runs' linear probes were solved differently (some by the earlier AdamW probe): rerun "
+                         "`python -m mst_nb.eval linear --ckpt RUN` on the older runs")
     if axes is None: axes = list(plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.4), squeeze=False)[1][0])
     for ax, (title, (top, init, pixels)) in zip(axes, measures.items()):
+        if solvers == {'AdamW'} and (top.split('.') if isinstance(top, str) else top)[0] == 'linear': title += ' (AdamW, unsolved)'
         for i, (arm, runs) in enumerate(arms.items()):
             vals = [_figure(s, top, arm) for s in runs]
             ax.bar(i, np.mean(vals), color=(colors or {}).get(arm, plt.cm.tab10(i % 10)), alpha=0.6)
