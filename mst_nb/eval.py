@@ -25,10 +25,10 @@ from .train import load_backbone
 from .vit import MaskedViT, ViTWithHead, create_vit
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
-           'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels', 'patch_tokens',
-           'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'TrainedMST', 'load_run',
-           'save_pretrained', 'load_pretrained', 'attention_eval']
+__all__ = ['DENSE_EXAMPLES', 'PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features',
+           'LinearProbe', 'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels',
+           'patch_tokens', 'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table',
+           'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def load_trained(path:str|Path, # a run folder, a checkpoint, or 'pretrained' (the teacher that ships; a folder of that name wins)
@@ -376,6 +376,7 @@ def segmentation_scores(pred:Tensor, target:Tensor, # predicted and true classes
 def dense_probe(train_features:Tensor, train_labels:Tensor, # (n,h,w,D) patch features of train mosaics, (n,h,w) their classes
                 val_features:Tensor, val_labels:Tensor, # (m,h,w,D), (m,h,w)
                 knn:bool=True, k:int=20, temperature:float=0.07, # also DINO's weighted k-NN per patch
+                predictions:bool=False, # also each probe's predicted classes of the val patches (m,h,w), under 'predictions'
                 **kwargs, # to `fit_linear_probe` (max_iter, tol, l2s, seed)
                ) -> dict:
     "Per-patch accuracy and mIoU of a linear probe (and a k-NN) on patch features, the probe's penalty chosen on held-out mosaics"
@@ -384,14 +385,27 @@ def dense_probe(train_features:Tensor, train_labels:Tensor, # (n,h,w,D) patch fe
     ytr, yva = train_labels.flatten().to(xtr.device), val_labels.flatten()
     mosaic = torch.arange(len(train_features)).repeat_interleave(train_features[0, ..., 0].numel())
     p = fit_linear_probe(xtr, ytr, n_classes, groups=mosaic, **kwargs)
-    r = dict(linear=dict(segmentation_scores(p.predict(xva), yva, n_classes), l2=p.l2, iterations=p.iterations,
+    preds = dict(linear=p.predict(xva))
+    r = dict(linear=dict(segmentation_scores(preds['linear'], yva, n_classes), l2=p.l2, iterations=p.iterations,
                          converged=p.converged))
     if knn:
-        pred = weighted_knn(F.normalize(xtr, dim=1), ytr, F.normalize(xva.to(xtr.device), dim=1), k, temperature, n_classes, chunk=256)
-        r['knn'] = segmentation_scores(pred, yva, n_classes)
+        preds['knn'] = weighted_knn(F.normalize(xtr, dim=1), ytr, F.normalize(xva.to(xtr.device), dim=1), k, temperature,
+                                    n_classes, chunk=256)
+        r['knn'] = segmentation_scores(preds['knn'], yva, n_classes)
+    if predictions: r['predictions'] = {name: v.view(val_labels.shape).cpu() for name, v in preds.items()}
     return r
 
 # %% ../nbs/10_eval.ipynb #c097df0c
+DENSE_EXAMPLES = 'dense_examples.safetensors'   # beside summary.json: a few val mosaics, their classes and predictions
+
+def _save_dense_examples(path, mosaics, labels, preds, n:int, data:str, seed:int):
+    "The first `n` val mosaics, their patches' classes and each probe's predictions, beside the run's summary.json (if any)"
+    run = Path(path) if Path(path).is_dir() else Path(path).parent
+    if not (run/'summary.json').is_file(): return
+    shown = dict(mosaics=mosaics[:n], labels=labels[:n], **{f'predicted_{k}': v[:n] for k, v in preds.items()})
+    atomic_write(run/DENSE_EXAMPLES, lambda f: save_file({k: v.contiguous() for k, v in shown.items()}, str(f),
+                                                         metadata=dict(data=data, mosaic_seed=str(seed))))
+
 def _mosaic_splits(train, val, cfg:MSTConfig, n_train:int|None, n_val:int|None, seed:int):
     "Train and val mosaics at the run's global crop size, and their patch labels"
     if cfg.global_grid % 2:
@@ -410,6 +424,7 @@ def dense_eval(path:str|Path, # a run folder or a checkpoint
                baselines:bool=True, # also the random-init backbone's patch tokens and raw patch pixels
                max_iter:int=1000, device=None,
                write:bool=True, # add the result to the run folder's summary.json (`dense`, keyed by the data spec)
+               examples:int=8, # with `write`: the first val mosaics and their patches' predicted classes, saved for figures
               ) -> dict:
     "Per-patch accuracy and mIoU of linear and k-NN probes of a run's patch tokens on 2×2 mosaics (and its baselines')"
     with _writing(path, write, 'dense probe'):
@@ -417,11 +432,14 @@ def dense_eval(path:str|Path, # a run folder or a checkpoint
         (mtr, ltr), (mva, lva) = _mosaic_splits(train, val, cfg, n_train, n_val, seed)
         probe = lambda features: dense_probe(features(mtr), ltr, features(mva), lva, knn=knn, max_iter=max_iter)
         tokens = lambda b: lambda m: patch_tokens(b.to(device), m, cfg)
-        r = dict(probe(tokens(backbone)), data=data or cfg.data, mosaic_seed=seed, n_train_mosaics=len(mtr),
+        trained = dense_probe(tokens(backbone)(mtr), ltr, tokens(backbone)(mva), lva, knn=knn, max_iter=max_iter, predictions=True)
+        preds = trained.pop('predictions')
+        r = dict(trained, data=data or cfg.data, mosaic_seed=seed, n_train_mosaics=len(mtr),
                  n_val_mosaics=len(mva), grid=cfg.global_grid, n_classes=int(max(ltr.max(), lva.max())) + 1)
         if baselines:
             r['random_init'] = probe(tokens(random_init_backbone(cfg)))
             r['raw_pixels'] = probe(lambda m: patch_pixels(m.to(device), cfg))
+        if write and examples: _save_dense_examples(path, mva, lva, preds, examples, r['data'], seed)
         if write: _add_to_summary(path, 'dense', r, per_data=True)
         return r
 
