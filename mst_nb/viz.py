@@ -17,10 +17,11 @@ from .core import MASK_STRATEGIES, MSTConfig, eval_mode  # first: it imports fas
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 from fastcore.basics import IN_NOTEBOOK
+from safetensors.torch import load_file
 
 from .attention import attention_mass_mask
 from .data import ASSETS, ImageSet, decoded_subset
-from .eval import PRETRAINED, TrainedMST, load_pretrained
+from .eval import DENSE_EXAMPLES, PRETRAINED, TrainedMST, load_pretrained
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
 from .masking import _show, make_mask, mask_params, ranked_scores
@@ -31,7 +32,7 @@ from .vit import MaskedViT, cls_attention
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
            'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct', 'reconstruction_figure',
            'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs', 'seed_summaries',
-           'knn_on', 'ablation_panels', 'preview_figure', 'fixed_photos', 'Previews']
+           'knn_on', 'dense_on', 'ablation_panels', 'dense_panels', 'preview_figure', 'fixed_photos', 'Previews']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
 def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
@@ -348,12 +349,23 @@ def knn_on(data:str, # a data spec the runs were evaluated on (`python -m mst_nb
     k = ('knn_eval', data)   # a path of keys: a data spec may hold dots
     return {title or f'weighted 20-NN on {data}': (k + ('top1',), k + ('random_init_top1',), k + ('raw_pixels_top1',))}
 
+def dense_on(data:str, # a data spec the runs' patch tokens were probed on (`python -m mst_nb.eval dense --data DATA`)
+             probe:str='linear', # or 'knn'
+             score:str='accuracy', # or 'miou'
+             title:str|None=None,
+            ) -> dict:
+    "A measure for `ablation_panels`: the dense probe's per-patch score on `data` (summary's `dense`), with its baselines"
+    k = ('dense', data)
+    return {title or f"dense {probe} probe ({'mIoU' if score == 'miou' else score}) on {data}":
+            (k + (probe, score), k + ('random_init', probe, score), k + ('raw_pixels', probe, score))}
+
 def _figure(s:dict, key:str|tuple, arm:str) -> float:
     path = key.split('.') if isinstance(key, str) else key
     for k in path:
         if k not in s:
             hint = {'linear': ': run `python -m mst_nb.eval linear --ckpt RUN` on it',
-                    'knn_eval': f': run `python -m mst_nb.eval knn --ckpt RUN --data {path[1]}` on it'}.get(path[0], '')
+                    'knn_eval': f': run `python -m mst_nb.eval knn --ckpt RUN --data {path[1]}` on it',
+                    'dense': f': run `python -m mst_nb.eval dense --ckpt RUN --data {path[1]}` on it'}.get(path[0], '')
             raise KeyError(f"a run of arm {arm!r} has no {'.'.join(path)!r} in its summary{hint}")
         s = s[k]
     return float(s)
@@ -387,6 +399,45 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
         ax.set_title(f'{title}\n{where}' if where else title, fontsize=8); ax.set_ylabel('top-1 (%)')
     axes[0].legend(fontsize=7, loc='lower right')
     return axes
+
+# %% ../nbs/11_viz.ipynb #c85dbf7c
+def dense_panels(arms:dict[str, str|Path], # {arm's label: a run folder holding dense_examples.safetensors}
+                 n:int=4, # mosaics, one per row
+                 probe:str='linear', # whose predictions: 'linear' or 'knn'
+                 classes:list[str]|None=None, # class names for the legend
+                ) -> plt.Figure:
+    "Val mosaics, their patches' true classes and each arm's predicted classes (one colour per class), per-mosaic accuracy below"
+    shown = {}
+    for arm, run in arms.items():
+        f = Path(run)/DENSE_EXAMPLES
+        if not f.is_file(): raise FileNotFoundError(f"arm {arm!r}: no {f}; run `python -m mst_nb.eval dense --ckpt {run}`")
+        shown[arm] = load_file(str(f))
+    first = next(iter(shown.values()))
+    for arm, s in shown.items():
+        if not torch.equal(s['mosaics'], first['mosaics']):
+            raise ValueError(f'arm {arm!r} was probed on other mosaics (another data spec or mosaic seed): the panels compare like with like')
+    n = min(n, len(first['mosaics']))
+    n_classes = len(classes) if classes else int(max(s['labels'].max() for s in shown.values())) + 1
+    cmap, style = plt.get_cmap('tab10' if n_classes <= 10 else 'tab20', n_classes), dict(vmin=-0.5, vmax=n_classes - 0.5)
+    cols = 2 + len(shown)
+    fig, axs = plt.subplots(n, cols, figsize=(1.35 * cols, 1.45 * n + 0.9), squeeze=False)
+    for i in range(n):
+        truth = first['labels'][i]
+        axs[i, 0].imshow(first['mosaics'][i].permute(1, 2, 0).numpy())
+        axs[i, 1].imshow(truth.numpy(), cmap=cmap, **style)
+        for j, (arm, s) in enumerate(shown.items()):
+            pred = s[f'predicted_{probe}'][i]
+            axs[i, 2 + j].imshow(pred.numpy(), cmap=cmap, **style)
+            axs[i, 2 + j].text(0.5, -0.04, f'{(pred == truth).float().mean().item():.0%}', transform=axs[i, 2 + j].transAxes,
+                               ha='center', va='top', fontsize=7)
+    for ax, t in zip(axs[0], ['mosaic', 'true classes', *shown]): ax.set_title(t, fontsize=8)
+    _bare(axs)
+    names = classes or [str(c) for c in range(n_classes)]
+    fig.legend(handles=[matplotlib.patches.Patch(color=cmap(c), label=names[c]) for c in range(n_classes)],
+               loc='lower center', ncol=min(5, n_classes), fontsize=6, frameon=False)
+    fig.suptitle(f"each arm's {'linear' if probe == 'linear' else 'k-NN'} probe on its patch tokens", fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
 
 # %% ../nbs/11_viz.ipynb #eb656164
 def preview_figure(parts:TrainedMST, images:Tensor, title:str='',
