@@ -18,6 +18,7 @@ def _bench_module(name):
     return module
 
 sweep, supervised, attention = _bench_module('sweep'), _bench_module('supervised'), _bench_module('attention')
+arms_table = _bench_module('arms_table')
 
 
 def test_plan_runs_names_arms_axes_and_seeds():
@@ -135,6 +136,25 @@ def test_a_trained_run_gets_only_the_evaluations_it_lacks(tmp_path, monkeypatch)
     assert 'eval linear' in log and 'eval dense' in log and 'eval attention' not in log
     (run/'summary.json').write_text(json.dumps({'linear': {'solver': 'lbfgs'}, 'dense': {}}))
     assert sweep.pending_evals(run, ['linear', 'dense']) == []
+
+
+def test_the_arms_table_is_mean_and_spread_over_seeds(tmp_path):
+    "bench/arms_table.py: each arm's seeds as mean ± sd, an AdamW-era linear probe left out ('—'), the baselines' rows"
+    def run(name, knn, dense, solver='lbfgs'):
+        (tmp_path/name).mkdir()
+        d = dict(linear=dict(accuracy=dense, miou=dense / 2), knn=dict(accuracy=dense + 1, miou=dense / 2 + 1))
+        (tmp_path/name/'summary.json').write_text(json.dumps(dict(
+            knn_top1=knn, knn_random_init=30.0, knn_raw_pixels=36.0,
+            linear=dict(top1=knn + 2, random_init_top1=34.0, raw_pixels_top1=40.0, **({'solver': solver} if solver else {})),
+            dense={'npz:x': dict(d, random_init=dict(d, linear=dict(accuracy=20.0, miou=10.0)), raw_pixels=d)})))
+    run('mst_seed0', 40.0, 25.0); run('mst_seed1', 42.0, 27.0)
+    run('dino_seed0', 38.0, 24.0, solver=None); run('dino_seed1', 38.0, 24.0)
+    lines = arms_table.table(tmp_path, ['mst', 'dino']).splitlines()
+    assert lines[2].startswith('| mst | 2 | 41.00 ± 1.41 | 43.00 ± 1.41 | 26.00 ± 1.41 | 13.00 ± 0.71 |')
+    assert lines[3].startswith('| dino | 2 | 38.00 ± 0.00 | — | 24.00 ± 0.00 |')
+    assert lines[4].startswith('| random init (the same seeds) | 2 | 30.00 ± 0.00 | 34.00 ± 0.00 | 20.00 ± 0.00 | 10.00 ± 0.00 |')
+    assert lines[5].startswith('| raw pixels | — | 36.00 | 40.00 | 25.00 |')
+    with pytest.raises(SystemExit, match='no finished runs'): arms_table.table(tmp_path, ['random'])
 
 
 def test_the_supervised_reference_learns_from_labels(tmp_path):
