@@ -50,16 +50,20 @@ COLUMNS = {  # header: (the run's figure, its random init's, raw pixels')
 
 
 def table(runs_dir: Path, arms: list[str]) -> str:
-    groups = {a: list(seed_summaries(runs_dir, arm=a).values()) for a in arms}
+    by_seed = {a: seed_summaries(runs_dir, arm=a) for a in arms}
+    groups = {a: list(runs.values()) for a, runs in by_seed.items()}
     missing = [a for a, runs in groups.items() if not runs]
     if missing: raise SystemExit(f'no finished runs of arm(s) {missing} in {runs_dir}')
     lines = ['| arm | seeds | ' + ' | '.join(COLUMNS) + ' |', '|---|---|' + '---|' * len(COLUMNS)]
     for a, runs in groups.items():
         lines.append(f'| {a} | {len(runs)} | ' + ' | '.join(_stat([f(s) for s in runs]) for f, _, _ in COLUMNS.values()) + ' |')
-    first = groups[arms[0]]   # every arm's seeds start from the same backbone: its random init is the same per seed
-    lines.append(f'| random init (the same seeds) | {len(first)} | '
-                 + ' | '.join(_stat([f(s) for s in first]) for _, f, _ in COLUMNS.values()) + ' |')
-    lines.append('| raw pixels | — | ' + ' | '.join(_stat([f(first[0])]) for _, _, f in COLUMNS.values()) + ' |')
+    # the arms' runs of one seed start from the same backbone, so their baselines are one figure per seed, measured by
+    # whichever of them did (`bench/sweep.py --eval-baselines once` measures them on the first run of each seed only)
+    seeds = sorted({seed for runs in by_seed.values() for seed in runs})
+    def per_seed(f): return [next((v for runs in by_seed.values() if seed in runs for v in [f(runs[seed])] if v is not None), None)
+                             for seed in seeds]
+    lines.append(f'| random init (the same seeds) | {len(seeds)} | ' + ' | '.join(_stat(per_seed(f)) for _, f, _ in COLUMNS.values()) + ' |')
+    lines.append('| raw pixels | — | ' + ' | '.join(_stat(per_seed(f)[:1]) for _, _, f in COLUMNS.values()) + ' |')
     return '\n'.join(lines)
 
 

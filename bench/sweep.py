@@ -87,9 +87,20 @@ def pending_evals(run_dir: Path, evals: list[str]) -> list[str]:
     return [e for e in evals if not EVALS[e](summary)]
 
 
-def _eval_cmd(what: str, run_dir: Path, threads: int) -> list[str]:
+def _eval_cmd(what: str, run_dir: Path, threads: int, baselines: bool = True) -> list[str]:
     code = f'import torch; torch.set_num_threads({threads}); from mst_nb.eval import main; main()'
-    return [sys.executable, '-c', code, what, '--ckpt', str(run_dir)]
+    return [sys.executable, '-c', code, what, '--ckpt', str(run_dir)] + ([] if baselines or what == 'attention' else ['--no-baselines'])
+
+
+def baseline_runs(runs: dict[str, list[str]]) -> set[str]:
+    "The first run of each seed in plan order: with `--eval-baselines once`, the only ones whose evaluations measure the baselines"
+    # random init and raw pixels depend on the seed and the data, not on the arm: once per seed is enough when the
+    # arms share the architecture (an arm that changes it, e.g. --depth, needs `--eval-baselines all`)
+    first = {}
+    for name, flags in runs.items():
+        seed = next((flags[i + 1] for i in range(len(flags) - 2, -1, -1) if flags[i] == '--seed'), '0')   # the last --seed wins
+        first.setdefault(seed, name)
+    return set(first.values())
 
 
 # the training processes now running, and whether the sweep is stopping (Ctrl-C or SIGTERM): one lock for both, so no
@@ -97,14 +108,15 @@ def _eval_cmd(what: str, run_dir: Path, threads: int) -> list[str]:
 _live, _stopping, _live_lock = set(), threading.Event(), threading.Lock()
 
 
-def run_one(name: str, argv: list[str], out: Path, threads: int, evals: list[str] = ()) -> tuple[str, int | None, float]:
+def run_one(name: str, argv: list[str], out: Path, threads: int, evals: list[str] = (),
+            baselines: bool = True) -> tuple[str, int | None, float]:
     "Train one run in its own process and then evaluate it (`evals`), the output appended to out/runs/NAME.log"
     run_dir, t0 = out/'runs'/name, time.perf_counter()
     if not (run_dir/'summary.json').is_file():
         rc = _run_process(name, _train_cmd(argv, run_dir, threads), out, threads)
         if rc != 0: return name, rc, time.perf_counter() - t0
     for what in pending_evals(run_dir, list(evals)) if evals else []:
-        rc = _run_process(name, _eval_cmd(what, run_dir, threads), out, threads)
+        rc = _run_process(name, _eval_cmd(what, run_dir, threads, baselines), out, threads)
         if rc != 0: return name, rc, time.perf_counter() - t0
     return name, 0, time.perf_counter() - t0
 
@@ -238,6 +250,9 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
     p.add_argument('--evals', nargs='+', default=[], choices=list(EVALS),
                    help='python -m mst_nb.eval commands to run on each run once trained (results in its summary.json)')
+    p.add_argument('--eval-baselines', choices=['all', 'once'], default='all',
+                   help="'once': only the first run of each seed measures the random-init and raw-pixel baselines in its "
+                        "evaluations (they do not depend on the arm when the arms share the architecture)")
     p.add_argument('--collect-only', action='store_true')
     a = p.parse_args(argv)
     out = Path(a.out or ROOT/'bench'/'results'/f'sweep_{a.name}')
@@ -262,8 +277,9 @@ def sweep(a: argparse.Namespace, out: Path):
         try:
             with ThreadPoolExecutor(a.jobs) as pool:
                 try:
-                    for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads, a.evals),
-                                                   runs.items()):
+                    measuring = baseline_runs(runs) if a.eval_baselines == 'once' else set(runs)
+                    for name, rc, secs in pool.map(lambda kv: run_one(kv[0], shlex.split(base) + kv[1], out, a.threads, a.evals,
+                                                                      kv[0] in measuring), runs.items()):
                         print(f'{name}: {"done" if rc == 0 else f"FAILED (exit {rc}), see runs/{name}.log"} {secs:.0f} s',
                               flush=True)
                 except KeyboardInterrupt:

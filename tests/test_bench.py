@@ -129,7 +129,7 @@ def test_a_trained_run_gets_only_the_evaluations_it_lacks(tmp_path, monkeypatch)
     "--evals: a summary with the attention measures and an AdamW-era linear probe gets the solved probe and the dense one"
     run = tmp_path/'runs'/'a'; run.mkdir(parents=True)
     (run/'summary.json').write_text(json.dumps({'linear': {'top1': 40.0}, 'attention_eval': {}}))
-    monkeypatch.setattr(sweep, '_eval_cmd', lambda what, run_dir, threads: [sys.executable, '-c', f'print("eval {what}")'])
+    monkeypatch.setattr(sweep, '_eval_cmd', lambda what, run_dir, threads, baselines=True: [sys.executable, '-c', f'print("eval {what}")'])
     assert sweep.pending_evals(run, ['linear', 'dense', 'attention']) == ['linear', 'dense']
     assert sweep.run_one('a', [], tmp_path, 1, ['linear', 'dense', 'attention'])[1] == 0
     log = (tmp_path/'runs'/'a.log').read_text()
@@ -155,6 +155,14 @@ def test_the_arms_table_is_mean_and_spread_over_seeds(tmp_path):
     assert lines[4].startswith('| random init (the same seeds) | 2 | 30.00 ± 0.00 | 34.00 ± 0.00 | 20.00 ± 0.00 | 10.00 ± 0.00 |')
     assert lines[5].startswith('| raw pixels | — | 36.00 | 40.00 | 25.00 |')
     with pytest.raises(SystemExit, match='no finished runs'): arms_table.table(tmp_path, ['random'])
+
+
+def test_eval_baselines_once_measures_them_on_the_first_run_of_each_seed():
+    runs = sweep.plan_runs([], ['mst=', 'dino=--use-decoder false'], [0, 1], 'oat')
+    assert sweep.baseline_runs(runs) == {'mst_seed0', 'mst_seed1'}
+    assert sweep.baseline_runs({'a': [], 'b': ['--seed', '0'], 'c': ['--seed', '3', '--seed', '2']}) == {'a', 'c'}
+    assert sweep._eval_cmd('dense', Path('r'), 1, baselines=False)[-1] == '--no-baselines'
+    assert sweep._eval_cmd('attention', Path('r'), 1, baselines=False)[-1] == 'r'   # its random init is cheap and has no flag
 
 
 def test_the_supervised_reference_learns_from_labels(tmp_path):
