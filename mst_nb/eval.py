@@ -430,9 +430,10 @@ def dense_eval(path:str|Path, # a run folder or a checkpoint
     with _writing(path, write, 'dense probe'):
         backbone, cfg, device, train, val, _, _ = _eval_inputs(path, data, device)
         (mtr, ltr), (mva, lva) = _mosaic_splits(train, val, cfg, n_train, n_val, seed)
-        probe = lambda features: dense_probe(features(mtr), ltr, features(mva), lva, knn=knn, max_iter=max_iter)
+        def probe(features, predictions=False):   # features: mosaics -> (n,h,w,D)
+            return dense_probe(features(mtr), ltr, features(mva), lva, knn=knn, max_iter=max_iter, predictions=predictions)
         tokens = lambda b: lambda m: patch_tokens(b.to(device), m, cfg)
-        trained = dense_probe(tokens(backbone)(mtr), ltr, tokens(backbone)(mva), lva, knn=knn, max_iter=max_iter, predictions=True)
+        trained = probe(tokens(backbone), predictions=True)
         preds = trained.pop('predictions')
         r = dict(trained, data=data or cfg.data, mosaic_seed=seed, n_train_mosaics=len(mtr),
                  n_val_mosaics=len(mva), grid=cfg.global_grid, n_classes=int(max(ltr.max(), lva.max())) + 1)
