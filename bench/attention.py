@@ -18,7 +18,8 @@ import torch
 
 from mst_nb.attention import attention_measures, ranking_scores
 from mst_nb.data import load_sample
-from mst_nb.eval import TrainedMST, attention_eval, load_pretrained, load_run
+from mst_nb.eval import attention_eval, load_run
+from mst_nb.model import TrainedMST, load_pretrained
 from mst_nb.viz import object_boxes, object_shares
 
 

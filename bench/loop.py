@@ -10,7 +10,7 @@ fastai's loop with every MST callback (what `python -m mst_nb.train` runs).
   loop (torch's AdamW, no callbacks): what a hand-written trainer would do;
 - fastai loop: `mst_learner(cfg, dls)` as training runs it (schedules, guards, monitors, fastai's Adam, Recorder).
 
-DESIGN.md §5's targets: end to end (fastai loop) ≥ 0.9× the step alone, and fastai's loop within 3% of the plain
+The targets: end to end (fastai loop) ≥ 0.9× the step alone, and fastai's loop within 3% of the plain
 loop. Each way runs `--batches` timed batches after `--warmup`; the three alternate `--rounds` times and the
 median images/s per way is printed, with the ratios.
 """
@@ -23,7 +23,8 @@ from mst_nb.callbacks import clip_per_parameter, ema_update
 from mst_nb.model import StudentTeacher
 from mst_nb.core import MSTConfig, autocast_dtype, seed_everything
 from mst_nb.data import mst_dls
-from mst_nb.learner import BatchWindow, mst_learner
+from host_reads import BatchWindow
+from mst_nb.learner import mst_learner
 
 
 def _sync(device):

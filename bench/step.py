@@ -1,13 +1,13 @@
 """Time of one MST training step against the same step without MST's pieces (plain DINO), same model and crops.
 
     python bench/step.py                                   # CPU: the smoke and imagenette64 models
-    python bench/step.py --device cuda --presets in1k_vit_small --batch 64 --precision bf16   # DESIGN.md §5 setting
+    python bench/step.py --device cuda --presets in1k_vit_small --batch 64 --precision bf16   # the paper-scale setting
     python bench/step.py --device cuda --compile reduce-overhead     # student, teacher, decoder compiled (--compile)
 
 A step is what training does per batch: teacher forward, student forward, losses, backward, gradient clipping,
 AdamW, EMA update of the teacher. MST adds the teacher's last-block CLS attention, mask drawing, the mask token,
 the decoder and the L1 loss; DINO is the same code with mask_strategy='none' and no decoder. Crops are synthetic
-tensors already on the device (as in DESIGN.md §5), so only the step is timed. The two steps alternate, and the
+tensors already on the device (as in the reference step measurements), so only the step is timed. The two steps alternate, and the
 median over the timed steps is reported.
 """
 import argparse, platform, statistics, time, types, warnings

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mst_nb.augment import multi_crop
 from mst_nb.core import MSTConfig
-from mst_nb.eval import _labelled_splits, random_init_backbone
+from mst_nb.eval import labelled_splits, random_init_backbone
 from mst_nb.knn import extract_features, knn_top1, prepare_images, raw_pixel_knn
 
 
@@ -48,7 +48,7 @@ def main(argv:list[str]|None=None) -> dict:
     if a.threads: torch.set_num_threads(a.threads)
     cfg = MSTConfig.from_preset(a.preset, data=a.data, seed=a.seed, batch_size=a.batch_size, epochs=a.epochs,
                                 n_local_crops=0, compile='off')
-    train, val = _labelled_splits(cfg.data, cfg)
+    train, val = labelled_splits(cfg.data, cfg)
     backbone = random_init_backbone(cfg)                     # the random init a self-supervised run starts from
     head = torch.nn.Linear(backbone.vit.embed_dim, len(train.classes or train.labels.unique()))
     base = evaluate(backbone, head, cfg, train, val)

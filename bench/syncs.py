@@ -4,13 +4,13 @@
     python bench/syncs.py --preset smoke --batches 10
     python bench/syncs.py --data npz:.data/imagenette64     # whole epochs of imagenette64 at batch 256
 
-A launch-bound step (a small ViT: DESIGN.md §4) is fast only while the CPU can queue kernels ahead of the GPU;
+A launch-bound step (a small ViT) is fast only while the CPU can queue kernels ahead of the GPU;
 each synchronisation (a `.item()`, a host-to-device copy from pageable memory, a `nonzero`, printing a tensor)
 drains that queue. This runs the real fastai training loop (`mst_learner`: multi-crop, masking, losses, every
 callback) under `torch.cuda.set_sync_debug_mode('warn')` and counts the warnings per batch, grouped by the line of
 this package (or of fastai) that triggered them. The first batches are skipped (first-call allocations and caches).
 
-Without a GPU it counts the ops that would wait on one (`mst_nb.learner.HostReads`: scalar reads, `nonzero`,
+Without a GPU it counts the ops that would wait on one (`bench/host_reads.py`: scalar reads, `nonzero`,
 boolean-mask indexing) in the same loop on the CPU, and says which of them wait only there.
 """
 import argparse, collections, linecache, warnings
@@ -20,7 +20,8 @@ import torch
 
 from mst_nb.core import MSTConfig, seed_everything
 from mst_nb.data import mst_dls
-from mst_nb.learner import HOST_ONLY, BatchWindow, host_reads_per_step, mst_learner, package_frame
+from host_reads import HOST_ONLY, BatchWindow, host_reads_per_step, package_frame
+from mst_nb.learner import mst_learner
 
 
 def source_line(frame) -> str:

@@ -7,30 +7,35 @@ from __future__ import annotations
 import csv, dataclasses, math, os, pickle, random, time, warnings, zipfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
-from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype  # first: it imports fastai without the warning fastai raises at import
+from .core import ConfigError, MSTConfig, atomic_write, autocast_dtype, eval_mode  # first: it imports fastai without the warning fastai raises at import
+from fastcore.basics import IN_NOTEBOOK
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.torch_core import num_distrib, rank_distrib
 
-from .attention import attention_measures
+from .attention import attention_mass_mask, attention_measures
 from .augment import MultiCrop
 from .data import DataWarning, ImageSet, decoded_subset
-from .knn import extract_features, gather, gather_objects, knn_top1, raw_pixel_knn
-from .model import StudentTeacher, mst_loss_func, unwrap
+from .knn import extract_features, gather, gather_objects, knn_top1, prepare_images, raw_pixel_knn
+from .masking import bare_axes, display_crops, image_array, make_mask, mask_params, masked_array, patch_map_array
+from .model import TrainedMST, reconstruct, unwrap
+from .vit import cls_attention
 
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'ema_momentum', 'ema_update', 'EMATeacher', 'lr_schedule', 'wd_schedule', 'TeacherEpoch',
            'FreezeLastLayer', 'clip_per_parameter', 'ClipGradPerParam', 'Autocast', 'precision_callbacks', 'EpochStats',
-           'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation', 'backbone_knn',
-           'is_monitor_epoch', 'KNNMonitor', 'AttentionMonitor', 'CheckpointError', 'DamagedCheckpoint',
+           'resume_epoch', 'replayed', 'NonFiniteError', 'NonFiniteGuard', 'CollapseMonitor', 'SkipLossValidation',
+           'backbone_knn', 'is_monitor_epoch', 'KNNMonitor', 'AttentionMonitor', 'CheckpointError', 'DamagedCheckpoint',
            'previous_checkpoint', 'save_checkpoint', 'read_checkpoint', 'read_resumable', 'load_checkpoint',
-           'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine']
+           'Checkpoint', 'log_row', 'CSVLog', 'TensorBoardLog', 'epoch_line', 'EpochLine', 'preview_figure',
+           'fixed_photos', 'Previews']
 
 # %% ../nbs/07_callbacks.ipynb #56e1ee96
 def ema_momentum(iteration:int, # optimiser steps so far
@@ -137,6 +142,15 @@ class EpochStats(Callback):
         if 'dino' in s and 'teacher_entropy' in s: s['kl_teacher_student'] = s['dino'] - s['teacher_entropy']
         s.update(lr=hp['lr'], wd=hp['wd'], images_per_s=self.images * max(1, num_distrib()) / secs, seconds=secs)
 
+# %% ../nbs/07_callbacks.ipynb #2db75b16
+def resume_epoch(learn) -> int:
+    "The first epoch `learn`'s fit really trains: 0, or on a resumed run the one after its checkpoint's"
+    return getattr(learn, 'first_epoch', 0)
+
+def replayed(learn) -> bool:
+    "Whether the current epoch is one a resumed run skips (it trained before the checkpoint): nothing measured, logged or saved"
+    return learn.epoch < resume_epoch(learn)
+
 # %% ../nbs/07_callbacks.ipynb #e1d11958
 class NonFiniteError(RuntimeError):
     "Training produced a non-finite loss or gradient"
@@ -192,7 +206,7 @@ def backbone_knn(backbone, train:ImageSet, val:ImageSet, cfg:MSTConfig) -> float
 
 def is_monitor_epoch(learn, cfg:MSTConfig) -> bool:
     "Whether the monitors measure this epoch: every `knn_every` epochs and after the last, never on a resumed run's replayed epochs"
-    if learn.epoch < getattr(learn, 'first_epoch', 0): return False
+    if replayed(learn): return False
     return learn.epoch == learn.n_epoch - 1 or bool(cfg.knn_every and (learn.epoch + 1) % cfg.knn_every == 0)
 
 class KNNMonitor(Callback):
@@ -214,7 +228,7 @@ class KNNMonitor(Callback):
                            decoded_subset(val, self.max_val, self.cfg.seed)) if ok else (None, None)
         return self.splits
     def before_fit(self):
-        if getattr(self.learn, 'first_epoch', 0) > 0: return   # a resumed run keeps its own baselines (fit_mst restores them)
+        if resume_epoch(self.learn) > 0: return   # a resumed run keeps its own baselines (fit_mst restores them)
         self.learn.knn_baselines = None
         train, val = self._splits()
         if train is None: return
@@ -375,7 +389,7 @@ class Checkpoint(Callback):
         if self.resume_state is not None and self.epoch == self.resume_state['epoch'] + 1:
             _set_rng_states(self.learn, self.resume_state['rng']); self.resume_state = None
     def after_epoch(self):
-        if self.epoch < getattr(self.learn, 'first_epoch', 0): return
+        if replayed(self.learn): return
         if (self.every and (self.epoch + 1) % self.every == 0) or self.epoch == self.n_epoch - 1:
             rng = gather_objects(_rng_states(self.learn))   # every process's streams; only the first process writes
             if rank_distrib() == 0: save_checkpoint(self.learn, self.path, self.epoch, rng)
@@ -394,14 +408,14 @@ def log_row(stats:dict) -> dict:
 class _MainWriter(Callback):
     "A writer of `learn.epoch_stats`: main process only, and not for the epochs a resumed run skips"
     order = 90
-    def _skip(self) -> bool: return rank_distrib() != 0 or self.epoch < getattr(self.learn, 'first_epoch', 0)
+    def _skip(self) -> bool: return rank_distrib() != 0 or replayed(self.learn)
 
 class CSVLog(_MainWriter):
     "Append one row per epoch to `out_dir/log.csv`"
     def __init__(self, out_dir:str|Path): self.path = Path(out_dir)/'log.csv'
     def before_fit(self):
         if rank_distrib() != 0: return
-        start, rows = getattr(self.learn, 'first_epoch', 0), []
+        start, rows = resume_epoch(self.learn), []
         if start and self.path.exists():
             with open(self.path) as f: rows = [r for r in csv.DictReader(f) if int(r['epoch']) < start]
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -451,3 +465,68 @@ class EpochLine(_MainWriter):
     order = 95  # after CSVLog, so a line never announces a row that is not written
     def after_epoch(self):
         if not self._skip(): print(epoch_line(self.learn.epoch_stats, self.n_epoch, unwrap(self.learn.model).cfg.out_dim), flush=True)
+
+# %% ../nbs/07_callbacks.ipynb #eb656164
+def preview_figure(parts:TrainedMST, images:Tensor, title:str='',
+                   mean_map:Tensor|None=None, # (N,) the teacher's mean attention over many photos: drawn beside each photo's
+                  ) -> plt.Figure:
+    "One row per photo: photo, teacher's attention, its 60% view, the student's masked input, the decoder's output, the mean map"
+    cfg, S, grid = parts.cfg, parts.cfg.global_crop_size, (parts.cfg.global_grid,) * 2
+    r = reconstruct(parts, images) if parts.decoder is not None else None   # its attention is the one shown
+    if r is not None: att = r['attention']
+    else:
+        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(next(parts.teacher.parameters()).device), cfg),
+                                                  blocks=cfg.attention_blocks).cpu()
+    cols = (5 if r is not None else 4) + (mean_map is not None)
+    fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.5), squeeze=False)
+    mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), **mask_params(cfg))
+    for i, img in enumerate(display_crops(images, cfg)):
+        img = image_array(img)
+        axs[i, 0].imshow(img)
+        axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
+        axs[i, 2].imshow(img * patch_map_array(attention_mass_mask(att[i]).view(grid), S)[..., None])
+        axs[i, 3].imshow(masked_array(img, mask[i], S))
+        if r is not None: axs[i, 4].imshow(image_array(r['recon'][i]))
+        if mean_map is not None: axs[i, -1].imshow(patch_map_array(mean_map.view(grid), S), cmap='inferno')
+    titles = ['image', 'attention', '60% of it', f"masked ({cfg.mask_strategy})"] + ['restored'] * (r is not None)
+    for ax, t in zip(axs[0], titles + ['mean map'] * (mean_map is not None)): ax.set_title(t, fontsize=8)
+    if title: fig.suptitle(title, fontsize=9)
+    bare_axes(axs); fig.tight_layout()
+    return fig
+
+def fixed_photos(ds, n:int) -> Tensor:
+    "The first photo of each class (as many classes as `n` allows, then the next ones), or the first n"
+    ds = decoded_subset(ds, 25 * n) if not isinstance(ds, ImageSet) else ds   # a lazy folder: a seeded sample, decoded once
+    if not ds.labelled: return ds.images[:n]
+    firsts = [int((ds.labels == c).nonzero()[0]) for c in ds.labels.unique()[:n]]
+    rest = [i for i in range(len(ds)) if i not in firsts][:n - len(firsts)]
+    return ds.images[firsts + rest]
+
+class Previews(Callback):
+    "Every `every` epochs and after the last: `preview_figure` of fixed val photos to OUT/previews/, and in place in Jupyter"
+    order = 92   # after EpochStats and the monitors; writes nothing into the log
+    def __init__(self, every:int=1, out_dir:str|Path|None=None, n:int=4, show:bool|None=None):
+        self.every, self.dir, self.n, self.show = every, Path(out_dir)/'previews' if out_dir else None, n, IN_NOTEBOOK if show is None else show
+        self.handle, self.seconds = None, []
+    def before_fit(self):
+        val = self.dls.valid.dataset
+        self.images = fixed_photos(val if len(val) else self.dls.train.dataset, self.n)
+        self.many = decoded_subset(val if len(val) else self.dls.train.dataset, 128).images   # for the mean map
+    def after_epoch(self):
+        last = self.epoch == self.n_epoch - 1
+        if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return
+        t0, m = time.perf_counter(), unwrap(self.learn.model)
+        parts = TrainedMST.from_module(m)
+        # force_eager: a compiled run (--compile) builds no eval-mode graphs for this; every mode is restored after
+        with eval_mode(m.teacher, m.student, m.decoder), torch.compiler.set_stance('force_eager'):
+            many = prepare_images(self.many.to(next(m.teacher.parameters()).device), m.cfg)
+            mean_map = cls_attention(m.teacher.backbone, many, blocks=m.cfg.attention_blocks).mean(0).cpu()   # (N,)
+            fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}', mean_map)
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True); fig.savefig(self.dir/f'epoch_{self.epoch + 1:03d}.png', dpi=90)
+        if self.show:
+            from IPython.display import display
+            if self.handle is None: self.handle = display(fig, display_id=True)
+            else: self.handle.update(fig)
+        plt.close(fig)
+        self.seconds.append(time.perf_counter() - t0)

@@ -18,8 +18,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['MASK_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN',
            'IMAGENET_STD', 'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write',
-           'FolderInUseError', 'FolderLock', 'seed_everything', 'native_bf16', 'resolve_precision', 'autocast_dtype',
-           'inductor_missing', 'eval_mode']
+           'command_name', 'atomic_write_text', 'FolderInUseError', 'FolderLock', 'seed_everything', 'native_bf16',
+           'resolve_precision', 'autocast_dtype', 'inductor_missing', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'position', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -309,7 +309,7 @@ PRESETS = {
                 global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=64,
                 warmup_epochs=3, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
                 knn_every=4, preview_every=4, compile='default', data='npz:imagenette64'),
-    # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 (DESIGN.md §4) with the small-data recipe (not yet measured on a GPU)
+    # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 with the small-data recipe (not yet measured on a GPU)
     'imagenette64': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
                          n_local_crops=6, decode_size=64, batch_size=256, epochs=100, warmup_epochs=10, out_dim=4096,
                          head_hidden_dim=2048, head_bottleneck_dim=256, blur_sigma=(0.1, 0.6)),
@@ -347,11 +347,13 @@ def atomic_write(path:str|Path, # the file to (re)write; its folder is created i
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
-def _prog(script:str, module:str) -> str:
+def command_name(script:str, module:str) -> str:
     "How the user started a command line: its console script (`mst-train`), or `python -m` with the module"
     return script if Path(sys.argv[0]).name == script else f'python -m {module}'
 
-def _atomic_write_text(path:Path, text:str): atomic_write(path, lambda p: p.write_text(text, encoding='utf-8'))
+def atomic_write_text(path:str|Path, text:str) -> Path:
+    "`atomic_write` of a UTF-8 text"
+    return atomic_write(path, lambda p: p.write_text(text, encoding='utf-8'))
 
 @patch
 def save(self:MSTConfig,
@@ -359,7 +361,7 @@ def save(self:MSTConfig,
         ) -> Path:
     "Write the config as human-readable JSON, atomically"
     path = Path(path)
-    _atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + '\n')
+    atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False) + '\n')
     return path
 
 @patch(cls_method=True)

@@ -10,25 +10,23 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .core import FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
+from .core import FolderInUseError, FolderLock, MSTConfig, atomic_write_text, command_name, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import default_device
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .attention import attention_measures, measures_table
-from .data import ASSETS, decoded_subset, load_images
-from .decoder import GlobalDecoder
-from .model import PositionStats, StudentTeacher
-from .knn import extract_features, knn_top1, prepare_images, raw_pixel_features, raw_pixel_knn, weighted_knn
+from .data import decoded_subset, load_images
+from .model import StudentTeacher, TrainedMST, load_pretrained
+from .knn import extract_features, knn_top1, patch_tokens, prepare_images, raw_pixel_features, raw_pixel_knn, weighted_knn
 from .callbacks import CheckpointError, read_checkpoint
-from .train import load_backbone
-from .vit import MaskedViT, ViTWithHead, create_vit
+from .vit import MaskedViT, ViTWithHead, create_vit, load_backbone
 
 # %% auto #0
-__all__ = ['DENSE_EXAMPLES', 'PRETRAINED', 'load_trained', 'random_init_backbone', 'knn_eval', 'main', 'probe_features',
+__all__ = ['DENSE_EXAMPLES', 'load_trained', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features',
            'LinearProbe', 'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels',
-           'patch_tokens', 'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table',
-           'TrainedMST', 'load_run', 'save_pretrained', 'load_pretrained', 'attention_eval']
+           'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'load_run',
+           'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def load_trained(path:str|Path, # a run folder, a checkpoint, or 'pretrained' (the teacher that ships; a folder of that name wins)
@@ -49,7 +47,7 @@ def load_trained(path:str|Path, # a run folder, a checkpoint, or 'pretrained' (t
     vit.load_state_dict({k[len(prefix):]: v for k, v in state['model'].items() if k.startswith(prefix)})
     return MaskedViT(vit), cfg
 
-def _labelled_splits(spec:str, cfg:MSTConfig):
+def labelled_splits(spec:str, cfg:MSTConfig):
     "The train and val splits of `spec` at the run's decode size; both must be labelled"
     size = cfg.decode_size or cfg.global_crop_size
     train, val = load_images(spec, 'train', size), load_images(spec, 'val', size)
@@ -62,7 +60,7 @@ def _eval_inputs(path:str|Path, data:str|None, device):
     "What both evaluations start from: the run's teacher and config, the device, the labelled splits and their labels there"
     backbone, cfg = load_trained(path)
     device = torch.device(device) if device else default_device()
-    train, val = _labelled_splits(data or cfg.data, cfg)
+    train, val = labelled_splits(data or cfg.data, cfg)
     return backbone, cfg, device, train, val, train.labels.to(device), val.labels.to(device)
 
 def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
@@ -76,7 +74,7 @@ def _add_to_summary(path:str|Path, key:str, result:dict, per_data:bool=False):
     if not summary.is_file(): return
     s = json.loads(summary.read_text())
     if per_data: result = {**s.get(key, {}), result['data']: result}
-    _atomic_write_text(summary, json.dumps({**s, key: result}, indent=2) + '\n')
+    atomic_write_text(summary, json.dumps({**s, key: result}, indent=2) + '\n')
 
 def _writing(path:str|Path, write:bool, what:str):
     "The run folder held while an evaluation that writes its summary runs (a run still training there would overwrite it)"
@@ -111,7 +109,7 @@ def _common(q):
 
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.eval`"
-    p = argparse.ArgumentParser(prog=_prog('mst-eval', 'mst_nb.eval'), description='Evaluate a backbone trained by mst_nb.train')
+    p = argparse.ArgumentParser(prog=command_name('mst-eval', 'mst_nb.eval'), description='Evaluate a backbone trained by mst_nb.train')
     sub = p.add_subparsers(dest='cmd', required=True)
     q = sub.add_parser('knn', help="DINO's weighted k-NN top-1 on a labelled data set (and random-init and raw-pixel baselines)")
     _common(q)
@@ -348,18 +346,6 @@ def mosaic_patch_labels(quadrants:Tensor, # (n,2,2) the classes of `make_mosaics
     return quadrants.repeat_interleave(grid // 2, 1).repeat_interleave(grid // 2, 2)
 
 # %% ../nbs/10_eval.ipynb #4feb0e57
-@torch.no_grad()
-def patch_tokens(backbone:MaskedViT, # its forward returns final-norm tokens
-                 images:Tensor, # uint8 (B,3,H,W), prepared as k-NN prepares them (resized to a global crop, normalised)
-                 cfg:MSTConfig, batch_size:int=256,
-                 device=None, # default: the backbone's device
-                ) -> Tensor:
-    "The final-norm patch tokens (B, h, w, D) float32 on `device` (CLS and registers left out)"
-    device, grid = device or next(backbone.parameters()).device, cfg.global_grid
-    with eval_mode(backbone):
-        out = [backbone(prepare_images(b.to(device), cfg))[:, backbone.n_prefix:].float() for b in images.split(batch_size)]
-    return torch.cat(out).view(len(images), grid, grid, -1)
-
 def patch_pixels(images:Tensor, cfg:MSTConfig) -> Tensor:
     "Each patch's normalised pixels (B, h, w, 3·p²), the images prepared as global crops: the raw-pixel floor"
     x, p, grid = prepare_images(images, cfg), cfg.patch_size, cfg.global_grid
@@ -453,36 +439,6 @@ def dense_table(r:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
-@dataclasses.dataclass
-class TrainedMST:
-    "The parts of a trained MST run that show what it learned"
-    cfg: MSTConfig
-    teacher: MaskedViT                     # the EMA teacher backbone: what k-NN evaluates, whose attention picks masks
-    student: MaskedViT|None = None         # with `decoder`: the restoration path (None where only a backbone was saved)
-    decoder: GlobalDecoder|None = None
-    source: str = ''                       # where it came from
-    info: dict|None = None                 # for the shipped run: its command, data and k-NN
-    position_stats: PositionStats|None = None   # the run's running mean map and `mst` candidate rates (`position`, `attention_debias`)
-
-    @classmethod
-    def from_module(cls, module:StudentTeacher, # a live or loaded run's model (its parts are shared, not copied)
-                    source:str='', info:dict|None=None,
-                    cfg:MSTConfig|None=None, # the run's own config; None: `module.cfg`
-                   ) -> TrainedMST:
-        "Teacher and student backbones and the decoder of `module`"
-        return cls(cfg or module.cfg, module.teacher.backbone, module.student.backbone, module.decoder, source, info,
-                   module.position_stats)
-
-    def eval(self) -> TrainedMST:
-        for m in (self.teacher, self.student, self.decoder):
-            if m is not None: m.eval().requires_grad_(False)
-        return self
-
-    def patch_features(self, images:Tensor, # uint8 (B,3,H,W) photos, prepared as k-NN prepares them (resized, normalised)
-                       batch_size:int=256) -> Tensor:
-        "The teacher's final-norm patch tokens as a (B, h, w, D) map on the CPU: the dense features (CLS and registers left out)"
-        return patch_tokens(self.teacher, images, self.cfg, batch_size).cpu()
-
 def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint file
             ) -> TrainedMST:
     "Teacher, student and decoder of a run, from its checkpoint (loaded weights-only)"
@@ -493,46 +449,6 @@ def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint f
     module = StudentTeacher(cfg.replace(drop_path_rate=0.0))
     module.load_state_dict(state['model'])
     return TrainedMST.from_module(module, str(ckpt), cfg=cfg).eval()
-
-# %% ../nbs/10_eval.ipynb #87415797
-PRETRAINED = ASSETS/'pretrained'   # pretrained.safetensors, pretrained.json, pretrained_log.csv beside the sample
-
-def save_pretrained(parts:TrainedMST, # from `load_run`
-                    dest:str|Path=PRETRAINED, # path stem: writes dest.safetensors (fp16) and dest.json
-                    info:dict|None=None, # provenance kept in the json: command, data, k-NN
-                   ) -> Path:
-    "Store a run's teacher, student and decoder in fp16 with its config, for `load_pretrained`"
-    dest = Path(dest)
-    weights = {f'{name}.{k}': v.detach().to(torch.float16).contiguous().cpu()
-               for name in ('teacher', 'student', 'decoder', 'position_stats') if getattr(parts, name) is not None
-               for k, v in getattr(parts, name).state_dict().items() if v.is_floating_point()}
-    atomic_write(dest.with_suffix('.safetensors'), lambda p: save_file(weights, str(p)))
-    # the run's out_dir names a folder on the machine that trained it: the shipped config keeps the default instead
-    meta = dict(config=dataclasses.asdict(parts.cfg.replace(out_dir=MSTConfig().out_dir)), info=info or {}, source=parts.source)
-    _atomic_write_text(dest.with_suffix('.json'), json.dumps(meta, indent=2) + '\n')
-    return dest.with_suffix('.safetensors')
-
-def load_pretrained(random_init:bool=False, # the same architecture at its random init (seeded as the run started)
-                    path:str|Path=PRETRAINED, # another file written by `save_pretrained`
-                   ) -> TrainedMST:
-    "The trained MST run that ships with the package (offline), or its random init"
-    path = Path(path)
-    if not path.with_suffix('.json').is_file(): raise FileNotFoundError(f'no pretrained model at {path}.json')
-    meta = json.loads(path.with_suffix('.json').read_text())
-    cfg = MSTConfig(**meta['config']).replace(drop_path_rate=0.0)
-    seed_everything(cfg.seed)                       # as mst_nb.train builds the model: random_init is the run's start
-    module = StudentTeacher(cfg)
-    parts = TrainedMST.from_module(module, 'random init' if random_init else str(path.with_suffix('.safetensors')), meta['info'])
-    if not random_init:
-        weights = load_file(str(path.with_suffix('.safetensors')))
-        for name in ('teacher', 'student', 'decoder', 'position_stats'):
-            m = getattr(parts, name)
-            if m is None: continue
-            sd = {k[len(name) + 1:]: v.float() for k, v in weights.items() if k.startswith(name + '.')}
-            missing = [k for k, v in m.state_dict().items() if v.is_floating_point() and k not in sd]
-            if missing: raise ValueError(f'{path}.safetensors lacks {name} weights {missing[:3]}…')
-            m.load_state_dict({**m.state_dict(), **sd})
-    return parts.eval()
 
 # %% ../nbs/10_eval.ipynb #30d92eea
 def _plain_measures(m:dict) -> dict:

@@ -14,10 +14,11 @@ from torch import Tensor
 
 from .augment import normalize
 from .core import MSTConfig, eval_mode
+from .vit import MaskedViT
 
 # %% auto #0
-__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects', 'raw_pixel_features',
-           'raw_pixel_knn']
+__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects', 'patch_tokens',
+           'raw_pixel_features', 'raw_pixel_knn']
 
 # %% ../nbs/06a_knn.ipynb #c66add9c
 @torch.no_grad()
@@ -68,6 +69,10 @@ def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm t
     with eval_mode(backbone): feats = [backbone(prepare_images(b.to(device), cfg))[:, 0].float() for b in images.split(batch_size)]
     return F.normalize(torch.cat(feats), dim=1)
 
+# accelerate.utils.gather / gather_object were considered and rejected: they ask accelerate's PartialState, which
+# decides from the launcher's environment variables whether a run is distributed, not from the live process group; a
+# gloo group started without them (torch.multiprocessing, a notebook, fastai's `distrib_ctx`) would silently gather
+# only this process's shard. These read the group itself.
 def _world() -> int:
     "Processes in the running process group (1 outside distributed runs)"
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -86,9 +91,21 @@ def gather_objects(obj) -> list:
     dist.all_gather_object(out, obj)
     return out
 
+@torch.no_grad()
+def patch_tokens(backbone:MaskedViT, # its forward returns final-norm tokens
+                 images:Tensor, # uint8 (B,3,H,W), prepared as k-NN prepares them (resized to a global crop, normalised)
+                 cfg:MSTConfig, batch_size:int=256,
+                 device=None, # default: the backbone's device
+                ) -> Tensor:
+    "The final-norm patch tokens (B, h, w, D) float32 on `device` (CLS and registers left out)"
+    device, grid = device or next(backbone.parameters()).device, cfg.global_grid
+    with eval_mode(backbone):
+        out = [backbone(prepare_images(b.to(device), cfg))[:, backbone.n_prefix:].float() for b in images.split(batch_size)]
+    return torch.cat(out).view(len(images), grid, grid, -1)
+
 # %% ../nbs/06a_knn.ipynb #12f1f3b0
 def raw_pixel_features(images:Tensor, # uint8 (n,3,H,W)
-                       size:int=32, # side the images are resized to before flattening (DESIGN.md §4: 32)
+                       size:int=32, # side the images are resized to before flattening (32: the crops' size)
                        cfg:MSTConfig|None=None, # its normalisation; default: ImageNet's
                        batch_size:int=1024,
                       ) -> Tensor:

@@ -4,8 +4,7 @@
 
 # %% ../nbs/08_learner.ipynb #19a0cfc3
 from __future__ import annotations
-import collections, math, sys, time, types
-from collections.abc import Callable
+import math, sys, time
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import torch.distributed as dist
 from .core import MSTConfig  # first: it imports fastai without the warning fastai raises at import
 from fastcore.basics import noop
 from fastprogress.fastprogress import IN_NOTEBOOK
-from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.core import DataLoaders
@@ -22,18 +20,16 @@ from fastai.distributed import DistributedDL
 from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from .augment import MultiCrop
 from .callbacks import (AttentionMonitor, CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
-                              FreezeLastLayer, KNNMonitor, NonFiniteGuard, SkipLossValidation, TeacherEpoch,
+                              FreezeLastLayer, KNNMonitor, NonFiniteGuard, Previews, SkipLossValidation, TeacherEpoch,
                               TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
                               wd_schedule)
 from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
 
 # %% auto #0
-__all__ = ['HOST_READ_OPS', 'HOST_ONLY', 'ThrottledProgress', 'mst_learner', 'resume_from', 'fit_mst', 'ProcessGroupDL',
-           'distributed_loaders', 'package_frame', 'HostReads', 'BatchWindow', 'host_reads_per_step']
+__all__ = ['ThrottledProgress', 'mst_learner', 'resume_from', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']
 
 # %% ../nbs/08_learner.ipynb #e2cf63bd
 class ThrottledProgress(ProgressCallback):
@@ -60,7 +56,6 @@ def mst_learner(cfg:MSTConfig, # the run's settings
     if out_dir is not None: callbacks += [Checkpoint(out_dir, cfg.save_every), CSVLog(out_dir)]
     if out_dir is not None and cfg.tensorboard: callbacks.append(TensorBoardLog(out_dir))
     if cfg.preview_every and (out_dir is not None or IN_NOTEBOOK):
-        from mst_nb.viz import Previews   # here: viz draws with the trained model, so it imports the training modules
         callbacks.append(Previews(cfg.preview_every, out_dir))
     if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
     if not progress: callbacks.append(EpochLine())
@@ -109,61 +104,3 @@ def distributed_loaders(learn:Learner) -> Learner:
     learn.dls.loaders = [dl if isinstance(dl, DistributedDL) else ProcessGroupDL(dl, device=learn.dls.device)
                          for dl in learn.dls.loaders]
     return learn
-
-# %% ../nbs/08_learner.ipynb #54137f62
-_aten = torch.ops.aten
-HOST_READ_OPS = {_aten._local_scalar_dense.default, _aten.nonzero.default, _aten.masked_select.default,
-                 _aten.is_nonzero.default, _aten.equal.default, _aten.item.default}
-HOST_ONLY = {   # reads HostReads finds on a CPU that do not wait on a GPU, and why
-    'augment.py:_blur_drawn': 'picks the views to blur on a CPU only (on a GPU it blurs all: σ = 0 is the identity)',
-    'schedule.py:combine_scheds.<locals>._inner': "fastai's schedule computes on host tensors in every run"}
-_MASK_INDEXING = {_aten.index.Tensor, _aten.index_put.default, _aten.index_put_.default}   # a bool index: nonzero inside
-
-def package_frame(depth:int=1, # 1: start at the caller's caller
-                  packages:tuple=('mst_nb', 'fastai', 'fastprogress'),
-                 ) -> types.FrameType:
-    "The innermost frame of `packages`' code that led here (else the frame `depth` up): where a counted op came from"
-    f = inner = sys._getframe(depth + 1)
-    while f is not None and not any(f'/{p}/' in f.f_code.co_filename for p in packages): f = f.f_back
-    return f or inner
-
-def _caller() -> str:
-    f = package_frame(2)
-    return f'{Path(f.f_code.co_filename).name}:{f.f_code.co_qualname}'
-
-class HostReads(TorchDispatchMode):
-    "Within it, count the ops that make the host wait for the device, as {(op, 'file.py:function'): n}"
-    def __init__(self):
-        super().__init__(); self.counts = collections.Counter()
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        hit = func in HOST_READ_OPS or (func in _MASK_INDEXING and any(
-            i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1]))
-        if hit: self.counts[(func.__name__.split('.')[0], _caller())] += 1
-        return func(*args, **(kwargs or {}))
-
-class BatchWindow(Callback):
-    "`on_open()` at the start of training batch `skip`, `on_close()` at the start of batch `skip + n`, then the fit ends"
-    order = -100   # first: a batch's window holds all of it, augmentation (MultiCrop) and every callback included
-    def __init__(self, skip:int, n:int, # batches before the window (across epochs), and in it
-                 on_open:Callable=noop, on_close:Callable=noop):
-        self.skip, self.n, self.on_open, self.on_close, self.done, self.active = skip, n, on_open, on_close, 0, False
-    def before_batch(self):
-        if not self.training: return   # validation batches (none in an MST run) are neither counted nor windowed
-        if self.done == self.skip: self.on_open(); self.active = True
-        if self.done == self.skip + self.n: self._close(); raise CancelFitException()
-    def after_batch(self): self.done += self.training
-    def after_fit(self): self._close()   # a fit that ends (or fails) inside the window still closes it
-    def _close(self):
-        if self.active: self.active = False; self.on_close()
-
-def host_reads_per_step(learn:Learner, # from `mst_learner`; its `fit` runs until the window is counted
-                        skip:int=3, # batches not counted (first-call caches, the first epoch's baselines)
-                        n:int=5, # batches counted
-                       ) -> dict:
-    "{(op, 'file.py:function'): reads per training batch} over `n` batches of `learn`'s real training loop"
-    mode = HostReads()
-    window = BatchWindow(skip, n, mode.__enter__, lambda: mode.__exit__(None, None, None))
-    learn.add_cb(window)
-    try: learn.fit(1 + (skip + n) // len(learn.dls.train))
-    finally: learn.remove_cb(window)
-    return {k: v / n for k, v in mode.counts.most_common()}

@@ -14,11 +14,12 @@ from torch import Tensor
 
 from .augment import normalize
 from .core import MASK_STRATEGIES, MSTConfig
-from .vit import MaskedViT, cls_attention
+from .vit import MaskedViT, cls_attention, pretrained_teacher
 
 # %% auto #0
 __all__ = ['mst_mask', 'random_mask', 'attn_low_mask', 'attn_high_mask', 'candidate_rate', 'position_mask', 'debias',
-           'ranked_scores', 'block_mask', 'make_mask', 'mask_params', 'mask_figure', 'mask_widget']
+           'ranked_scores', 'block_mask', 'make_mask', 'mask_params', 'image_array', 'patch_map_array', 'masked_array',
+           'display_crops', 'bare_axes', 'mask_figure', 'mask_widget']
 
 # %% ../nbs/04_masking.ipynb #69cb4cc3
 def _rand(shape, generator:torch.Generator, device) -> Tensor:
@@ -150,7 +151,34 @@ def mask_params(cfg:MSTConfig) -> dict:
                 block_min_patches=cfg.block_min_patches, block_aspect=cfg.block_aspect)
 
 # %% ../nbs/04_masking.ipynb #0e1ee888
-def _show(img:Tensor) -> np.ndarray: return (img.float() / 255 if img.dtype == torch.uint8 else img).permute(1, 2, 0).clamp(0, 1).numpy()
+def image_array(img:Tensor, # (3,H,W) uint8, or float in [0, 1]
+               ) -> np.ndarray:
+    "The (H,W,3) float array in [0, 1] that `plt.imshow` draws"
+    return (img.float() / 255 if img.dtype == torch.uint8 else img).permute(1, 2, 0).clamp(0, 1).numpy()
+
+def patch_map_array(t:Tensor, # (h,w) one value per patch
+                    size:int, # the image's side in pixels
+                   ) -> np.ndarray:
+    "A patch map as a (size,size) array, one constant block per patch, to draw over an image"
+    return F.interpolate(t[None, None].float().cpu(), size=(size, size), mode='nearest')[0, 0].numpy()
+
+def masked_array(img:np.ndarray, # (H,W,3) from `image_array`
+                 mask:Tensor, # (h,w), 1 = masked
+                 size:int) -> np.ndarray:
+    "The image as the student sees it: masked patches grey"
+    return np.where(patch_map_array(mask, size)[..., None] > 0, 0.5, img)
+
+def display_crops(images:Tensor, # uint8 (n,3,H,W)
+                  cfg:MSTConfig) -> Tensor:
+    "uint8 photos as the backbone sees them (resized to the global crop size), float in [0, 1] for display"
+    x = images.float().cpu() / 255
+    if x.shape[-1] != cfg.global_crop_size:
+        x = F.interpolate(x, size=(cfg.global_crop_size,) * 2, mode='bilinear', antialias=True, align_corners=False)
+    return x
+
+def bare_axes(axs):
+    "Axes without ticks or frame, for images"
+    for ax in np.ravel(axs): ax.set_xticks([]); ax.set_yticks([]); [sp.set_visible(False) for sp in ax.spines.values()]
 
 def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
                 attention:Tensor, # (N,) CLS attention over the image's patches
@@ -161,7 +189,7 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
                ) -> plt.Figure:
     "Image, attention heatmap, mask over the image and masked input, side by side"
     mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), **params)[0]
-    img = _show(image.cpu())
+    img = image_array(image.cpu())
     H, W = img.shape[:2]
     up = lambda t: F.interpolate(t[None, None].float(), size=(H, W), mode='nearest')[0, 0].numpy()
     fig, axs = plt.subplots(1, 4, figsize=(10, 2.9))
@@ -190,9 +218,7 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
     from IPython.display import display
     grid = (images.shape[-2] // cfg.patch_size, images.shape[-1] // cfg.patch_size)
     if attention is None:
-        if teacher is None:   # the trained teacher that ships with the package (10_eval), for its own config's photos
-            from mst_nb.eval import load_pretrained
-            teacher = load_pretrained().teacher
+        if teacher is None: teacher = pretrained_teacher()[0]   # the teacher that ships with the package, for its config's photos
         attention = cls_attention(teacher, normalize(images.float() / 255, cfg), blocks=cfg.attention_blocks)
     usual = attention.mean(0)                                   # (N,) the teacher's usual map over these photos
     slider = lambda v, d: W.FloatSlider(value=v, min=0, max=1, step=0.05, description=d, continuous_update=False)

@@ -4,24 +4,27 @@
 
 # %% ../nbs/06b_model.ipynb #77fb036a
 from __future__ import annotations
-
-import warnings
+import dataclasses, json, warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from .core import COMPILE_MODES, MSTConfig, inductor_missing  # first: it imports fastai without the warning fastai raises at import
+from .core import COMPILE_MODES, MSTConfig, atomic_write, atomic_write_text, inductor_missing, seed_everything  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import rank_distrib
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
-from .vit import ViTWithHead
+from .knn import patch_tokens, prepare_images
+from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, load_part, pretrained_meta
 
 # %% auto #0
-__all__ = ['ATTENTION_STRATEGIES', 'PositionStats', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts']
+__all__ = ['ATTENTION_STRATEGIES', 'PositionStats', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts',
+           'TrainedMST', 'reconstruct', 'save_pretrained', 'load_pretrained']
 
 # %% ../nbs/06b_model.ipynb #3afcd1bc
 ATTENTION_STRATEGIES = ('mst', 'position', 'attn_low', 'attn_high')
@@ -141,3 +144,92 @@ def compile_parts(model:StudentTeacher, # from `StudentTeacher(cfg)`
     model.dino_loss.terms = torch.compile(model.dino_loss.terms, dynamic=False, **kw)   # not forward: it takes the epoch
     return model
 
+
+# %% ../nbs/06b_model.ipynb #b61bc320
+@dataclasses.dataclass
+class TrainedMST:
+    "The parts of a trained MST run that show what it learned"
+    cfg: MSTConfig
+    teacher: MaskedViT                     # the EMA teacher backbone: what k-NN evaluates, whose attention picks masks
+    student: MaskedViT|None = None         # with `decoder`: the restoration path (None where only a backbone was saved)
+    decoder: GlobalDecoder|None = None
+    source: str = ''                       # where it came from
+    info: dict|None = None                 # for the shipped run: its command, data and k-NN
+    position_stats: PositionStats|None = None   # the run's running mean map and `mst` candidate rates (`position`, `attention_debias`)
+
+    @classmethod
+    def from_module(cls, module:StudentTeacher, # a live or loaded run's model (its parts are shared, not copied)
+                    source:str='', info:dict|None=None,
+                    cfg:MSTConfig|None=None, # the run's own config; None: `module.cfg`
+                   ) -> TrainedMST:
+        "Teacher and student backbones and the decoder of `module`"
+        return cls(cfg or module.cfg, module.teacher.backbone, module.student.backbone, module.decoder, source, info,
+                   module.position_stats)
+
+    def eval(self) -> TrainedMST:
+        for m in (self.teacher, self.student, self.decoder):
+            if m is not None: m.eval().requires_grad_(False)
+        return self
+
+    def patch_features(self, images:Tensor, # uint8 (B,3,H,W) photos, prepared as k-NN prepares them (resized, normalised)
+                       batch_size:int=256) -> Tensor:
+        "The teacher's final-norm patch tokens as a (B, h, w, D) map on the CPU: the dense features (CLS and registers left out)"
+        return patch_tokens(self.teacher, images, self.cfg, batch_size).cpu()
+
+# %% ../nbs/06b_model.ipynb #9071afb2
+def _denormalize(x:Tensor, cfg:MSTConfig) -> Tensor:
+    return x * torch.tensor(cfg.norm_std, device=x.device)[:, None, None] + torch.tensor(cfg.norm_mean, device=x.device)[:, None, None]
+
+@torch.no_grad()
+def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run`, `load_pretrained`)
+                images:Tensor, # uint8 (n,3,H,W)
+                strategy:str|None=None, # default: the run's own
+                seed:int=0, # the mask draws
+               ) -> dict:
+    "The restoration path of an MST step on whole photos: crop, mask, decoder output (in [0, 1]), error per photo"
+    if parts.student is None or parts.decoder is None:
+        raise ValueError('reconstructions need the student and the decoder: load the run with load_run(RUN) (its checkpoint)')
+    cfg, dev = parts.cfg, next(parts.teacher.parameters()).device
+    x, grid = prepare_images(images.to(dev), cfg), (cfg.global_grid,) * 2
+    att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks)                 # (n,N)
+    stats = parts.position_stats                            # the run's habits, for `attention_debias` and `position`
+    scores = ranked_scores(att, cfg, None if stats is None else stats.attention)
+    mask = make_mask(strategy or cfg.mask_strategy, scores, grid, torch.Generator().manual_seed(seed),
+                     position_rate=None if stats is None else stats.candidates, **mask_params(cfg))
+    tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
+    recon = parts.decoder.eval()(tokens, grid)
+    crop, out = _denormalize(x, cfg).clamp(0, 1).cpu(), _denormalize(recon.float(), cfg).clamp(0, 1).cpu()
+    return dict(crop=crop, mask=mask.cpu(), recon=out, l1=(out - crop).abs().mean((1, 2, 3)), attention=att.cpu())
+
+# %% ../nbs/06b_model.ipynb #a36b8d50
+def save_pretrained(parts:TrainedMST, # from `load_run`
+                    dest:str|Path=PRETRAINED, # path stem: writes dest.safetensors (fp16) and dest.json
+                    info:dict|None=None, # provenance kept in the json: command, data, k-NN
+                   ) -> Path:
+    "Store a run's teacher, student and decoder in fp16 with its config, for `load_pretrained`"
+    dest = Path(dest)
+    weights = {f'{name}.{k}': v.detach().to(torch.float16).contiguous().cpu()
+               for name in ('teacher', 'student', 'decoder', 'position_stats') if getattr(parts, name) is not None
+               for k, v in getattr(parts, name).state_dict().items() if v.is_floating_point()}
+    atomic_write(dest.with_suffix('.safetensors'), lambda p: save_file(weights, str(p)))
+    # the run's out_dir names a folder on the machine that trained it: the shipped config keeps the default instead
+    meta = dict(config=dataclasses.asdict(parts.cfg.replace(out_dir=MSTConfig().out_dir)), info=info or {}, source=parts.source)
+    atomic_write_text(dest.with_suffix('.json'), json.dumps(meta, indent=2) + '\n')
+    return dest.with_suffix('.safetensors')
+
+def load_pretrained(random_init:bool=False, # the same architecture at its random init (seeded as the run started)
+                    path:str|Path=PRETRAINED, # another file written by `save_pretrained`
+                   ) -> TrainedMST:
+    "The trained MST run that ships with the package (offline), or its random init"
+    path = Path(path)
+    meta = pretrained_meta(path)
+    cfg = MSTConfig(**meta['config']).replace(drop_path_rate=0.0)
+    seed_everything(cfg.seed)                       # as mst_nb.train builds the model: random_init is the run's start
+    module = StudentTeacher(cfg)
+    weights = path.with_suffix('.safetensors')
+    parts = TrainedMST.from_module(module, 'random init' if random_init else str(weights), meta['info'])
+    if not random_init:
+        loaded = load_file(str(weights))
+        for name in ('teacher', 'student', 'decoder', 'position_stats'):
+            if getattr(parts, name) is not None: load_part(getattr(parts, name), loaded, name, weights)
+    return parts.eval()

@@ -12,11 +12,13 @@ import matplotlib.pyplot as plt
 
 import mst_nb
 from .callbacks import CheckpointError
-from .core import MSTConfig, _atomic_write_text, _prog
+from .core import MSTConfig, atomic_write_text, command_name
 from .data import decoded_subset, load_images
 from .attention import attention_measures, mean_maps_figure
-from .eval import random_init_backbone, TrainedMST, load_run, load_trained
-from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure, fixed_photos
+from .eval import random_init_backbone, load_run, load_trained
+from .model import TrainedMST
+from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure
+from .callbacks import fixed_photos
 
 # %% auto #0
 __all__ = ['report_html', 'write_report', 'main']
@@ -136,12 +138,12 @@ def write_report(run:str|Path, out:str|Path|None=None, **kwargs) -> Path:
     out = Path(out) if out else Path(run)/'report.html'
     with warnings.catch_warnings(), matplotlib.rc_context({'figure.max_open_warning': 0}):
         warnings.filterwarnings('ignore', message='.*tight_layout.*')
-        _atomic_write_text(out, report_html(run, **kwargs))
+        atomic_write_text(out, report_html(run, **kwargs))
     return out
 
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.report`"
-    p = argparse.ArgumentParser(prog=_prog('mst-report', 'mst_nb.report'),
+    p = argparse.ArgumentParser(prog=command_name('mst-report', 'mst_nb.report'),
                                 description='Write one self-contained HTML page about a run of mst_nb.train')
     p.add_argument('run', help='a run folder (config.json, log.csv, checkpoint.pt, ...)')
     p.add_argument('--out', default=None, help='the HTML file; default: RUN/report.html')

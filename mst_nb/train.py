@@ -7,30 +7,29 @@ from __future__ import annotations
 import argparse, contextlib, dataclasses, errno, json, os, resource, shlex, shutil, signal, sys, threading, time, typing, warnings
 from pathlib import Path
 
-import timm
 import torch
 import torch.distributed as dist
 from fastcore.docments import docments
-from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, _atomic_write_text, _prog, parse_field,
+from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, atomic_write_text, command_name, parse_field,
                          seed_everything)  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import num_distrib, rank_distrib
-from timm.models import save_for_hf
 
 from .callbacks import CheckpointError, NonFiniteError, previous_checkpoint, read_resumable
 from .model import unwrap
 from .data import mst_dls
 from .knn import gather_objects
 from .learner import distributed_loaders, fit_mst, mst_learner, resume_from
+from .vit import save_backbone
 
 # %% auto #0
-__all__ = ['MAY_CHANGE_ON_RESUME', 'build_parser', 'parse_config', 'save_timm_folder', 'save_backbone', 'load_backbone',
-           'config_differences', 'train', 'knn_report', 'Terminated', 'error_line', 'main']
+__all__ = ['MAY_CHANGE_ON_RESUME', 'build_parser', 'parse_config', 'config_differences', 'train', 'knn_report', 'Terminated',
+           'error_line', 'main']
 
 # %% ../nbs/09_train.ipynb #be5198d2
 def build_parser(preset:str='smoke', # whose values `--help` shows beside each field's MSTConfig default
                 ) -> argparse.ArgumentParser:
     "The argument parser: --preset, --resume, --device, the data-loading options, and one flag per config field"
-    p = argparse.ArgumentParser(prog=_prog('mst-train', 'mst_nb.train'),
+    p = argparse.ArgumentParser(prog=command_name('mst-train', 'mst_nb.train'),
         description='Pre-train a ViT with MST (DINO + attention-guided masking + global image restoration). '
                     'With no arguments: the smoke preset on the bundled imagenette64 sample, minutes on a CPU. '
                     'Several GPUs: accelerate launch -m mst_nb.train ...')
@@ -68,48 +67,6 @@ def parse_config(argv:list[str]|None=None) -> tuple[MSTConfig, argparse.Namespac
     overrides = {f.name: parse_field(f.name, getattr(args, f.name))
                  for f in dataclasses.fields(MSTConfig) if getattr(args, f.name) is not None}
     return MSTConfig.from_preset(args.preset, **overrides), args
-
-# %% ../nbs/09_train.ipynb #94bf4886
-def _model_args(cfg:MSTConfig) -> dict:
-    extra = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
-    extra.update({k: getattr(cfg, k) for k in ('reg_tokens', 'no_embed_class') if getattr(cfg, k)})   # timm's own options
-    return dict(patch_size=cfg.patch_size, img_size=cfg.global_crop_size, num_classes=0, dynamic_img_size=True, **extra)
-
-def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:
-    "`vit` as a folder in timm's Hub format (config.json + model.safetensors), loadable by `local-dir:` with timm alone"
-    folder = Path(folder)
-    tmp = folder.with_name(f'.{folder.name}.tmp'); shutil.rmtree(tmp, ignore_errors=True)
-    size = (3, cfg.global_crop_size, cfg.global_crop_size)
-    save_for_hf(vit, tmp, model_args=_model_args(cfg), safe_serialization=True,
-                model_config=dict(pretrained_cfg=dict(tag='mst_nb', license='apache-2.0')),   # not timm's weights' tag
-                data_config=dict(input_size=size, mean=cfg.norm_mean, std=cfg.norm_std, crop_pct=1.0,
-                                 interpolation='bilinear'))                 # how KNN and the crops prepare images
-    old = folder.with_name(f'.{folder.name}.old'); shutil.rmtree(old, ignore_errors=True)
-    if folder.exists(): os.replace(folder, old)
-    os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
-    return folder
-
-def _link(src:Path, dst:Path):
-    "`dst` as a hard link to `src` (one copy on disk), or a copy where the file system has no hard links; atomic"
-    tmp = dst.with_name(f'.{dst.name}.tmp'); tmp.unlink(missing_ok=True)
-    try: os.link(src, tmp)
-    except OSError: shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
-    "Write `backbone.safetensors` + `backbone.json` (timm architecture + arguments) and the timm folder `backbone/` into `out_dir`"
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    save_timm_folder(vit, cfg, out/'backbone')
-    _link(out/'backbone'/'model.safetensors', out/'backbone.safetensors')   # the same weights: stored once
-    _atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
-    return out/'backbone.safetensors'
-
-def load_backbone(out_dir:str|Path):
-    "The saved teacher backbone as a timm model, through `timm.create_model`"
-    out = Path(out_dir)
-    meta = json.loads((out/'backbone.json').read_text())
-    return timm.create_model(meta['architecture'], pretrained=True,
-                             pretrained_cfg_overlay=dict(file=str(out/'backbone.safetensors')), **meta['model_args'])
 
 # %% ../nbs/09_train.ipynb #f52c3a58
 def _peak_memory_mb(device) -> float:
@@ -207,7 +164,7 @@ def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_work
                        processes=max(1, num_distrib()), processes_in_sync=in_sync,
                        config=str(out/'config.json'), checkpoint=str(ckpt), log=str(out/'log.csv'),
                        backbone=str(out/'backbone.safetensors'))
-        _atomic_write_text(out/'summary.json', json.dumps(summary, indent=2) + '\n')
+        atomic_write_text(out/'summary.json', json.dumps(summary, indent=2) + '\n')
     return summary
 
 def knn_report(s:dict) -> str:
@@ -240,7 +197,7 @@ def _kept(out:Path, cfg:MSTConfig, argv:list[str], resumable:bool=True) -> str:
     again = [a for a in argv if a != '--debug']
     if '--resume' not in again: again += ['--resume', 'auto']
     if '--out' not in again and not any(a.startswith('--out=') for a in again): again += ['--out', str(out)]
-    return f"{kept}; continue with: {_prog('mst-train', 'mst_nb.train')} {shlex.join(again)}"
+    return f"{kept}; continue with: {command_name('mst-train', 'mst_nb.train')} {shlex.join(again)}"
 
 def _disk_full(e:BaseException) -> bool:
     "A full disk, as Python reports it (ENOSPC) or as torch.save does (a failed write in its zip writer)"

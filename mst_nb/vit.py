@@ -4,6 +4,8 @@
 
 # %% ../nbs/03_vit.ipynb #f83b9ffa
 from __future__ import annotations
+import json, os, shutil
+from pathlib import Path
 
 import timm
 import torch
@@ -12,12 +14,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from timm.layers import build_sincos2d_pos_embed, trunc_normal_
+from safetensors.torch import load_file
+from timm.models import save_for_hf
 from timm.models.vision_transformer import VisionTransformer
 
-from .core import ConfigError, MSTConfig
+from .core import ConfigError, MSTConfig, atomic_write_text
+from .data import ASSETS
 
 # %% auto #0
-__all__ = ['create_vit', 'MaskedViT', 'cls_attention', 'DINOHead', 'ViTWithHead']
+__all__ = ['PRETRAINED', 'create_vit', 'MaskedViT', 'cls_attention', 'DINOHead', 'ViTWithHead', 'save_timm_folder',
+           'save_backbone', 'load_backbone', 'pretrained_meta', 'load_part', 'pretrained_teacher']
 
 # %% ../nbs/03_vit.ipynb #56357b97
 def _fix_sincos(vit:VisionTransformer):
@@ -203,3 +209,77 @@ class ViTWithHead(nn.Module):
         o = self.backbone.forward_crops(crops, masks, with_attention=with_attention, attention_blocks=attention_blocks)
         o['out'] = self.head(o.pop('cls'))
         return o
+
+# %% ../nbs/03_vit.ipynb #f67b9d53
+def _model_args(cfg:MSTConfig) -> dict:
+    extra = {k: getattr(cfg, k) for k in ('embed_dim', 'depth', 'num_heads') if getattr(cfg, k) is not None}
+    extra.update({k: getattr(cfg, k) for k in ('reg_tokens', 'no_embed_class') if getattr(cfg, k)})   # timm's own options
+    return dict(patch_size=cfg.patch_size, img_size=cfg.global_crop_size, num_classes=0, dynamic_img_size=True, **extra)
+
+def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:
+    "`vit` as a folder in timm's Hub format (config.json + model.safetensors), loadable by `local-dir:` with timm alone"
+    folder = Path(folder)
+    tmp = folder.with_name(f'.{folder.name}.tmp'); shutil.rmtree(tmp, ignore_errors=True)
+    size = (3, cfg.global_crop_size, cfg.global_crop_size)
+    save_for_hf(vit, tmp, model_args=_model_args(cfg), safe_serialization=True,
+                model_config=dict(pretrained_cfg=dict(tag='mst_nb', license='apache-2.0')),   # not timm's weights' tag
+                data_config=dict(input_size=size, mean=cfg.norm_mean, std=cfg.norm_std, crop_pct=1.0,
+                                 interpolation='bilinear'))                 # how KNN and the crops prepare images
+    old = folder.with_name(f'.{folder.name}.old'); shutil.rmtree(old, ignore_errors=True)
+    if folder.exists(): os.replace(folder, old)
+    os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+def _link(src:Path, dst:Path):
+    "`dst` as a hard link to `src` (one copy on disk), or a copy where the file system has no hard links; atomic"
+    tmp = dst.with_name(f'.{dst.name}.tmp'); tmp.unlink(missing_ok=True)
+    try: os.link(src, tmp)
+    except OSError: shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
+    "Write `backbone.safetensors` + `backbone.json` (timm architecture + arguments) and the timm folder `backbone/` into `out_dir`"
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    save_timm_folder(vit, cfg, out/'backbone')
+    _link(out/'backbone'/'model.safetensors', out/'backbone.safetensors')   # the same weights: stored once
+    atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
+    return out/'backbone.safetensors'
+
+def load_backbone(out_dir:str|Path):
+    "The saved teacher backbone as a timm model, through `timm.create_model`"
+    out = Path(out_dir)
+    meta = json.loads((out/'backbone.json').read_text())
+    return timm.create_model(meta['architecture'], pretrained=True,
+                             pretrained_cfg_overlay=dict(file=str(out/'backbone.safetensors')), **meta['model_args'])
+
+# %% ../nbs/03_vit.ipynb #4876a9af
+PRETRAINED = ASSETS/'pretrained'   # pretrained.safetensors, pretrained.json, pretrained_log.csv beside the sample
+
+def pretrained_meta(path:str|Path=PRETRAINED, # a path stem written by `save_pretrained` (06b_model)
+                   ) -> dict:
+    "The json beside a shipped run's weights: its `config`, its `info` (command, data, k-NN) and its `source`"
+    path = Path(path)
+    if not path.with_suffix('.json').is_file(): raise FileNotFoundError(f'no pretrained model at {path}.json')
+    return json.loads(path.with_suffix('.json').read_text())
+
+def load_part(module:nn.Module, # its floating-point entries are replaced, the others (counters) kept
+              weights:dict[str,Tensor], # a whole run's weights, each key prefixed with its part's name
+              name:str, # the part: 'teacher', 'student', 'decoder' or 'position_stats'
+              source:str|Path='', # named in the error
+             ) -> nn.Module:
+    "Load the entries `name.*` of `weights` (fp16 on disk) into `module` in float32; a missing entry is an error"
+    sd = {k[len(name) + 1:]: v.float() for k, v in weights.items() if k.startswith(name + '.')}
+    missing = [k for k, v in module.state_dict().items() if v.is_floating_point() and k not in sd]
+    if missing: raise ValueError(f'{source} lacks {name} weights {missing[:3]}…')
+    module.load_state_dict({**module.state_dict(), **sd})
+    return module
+
+def pretrained_teacher(path:str|Path=PRETRAINED, # a path stem written by `save_pretrained`
+                      ) -> tuple[MaskedViT, MSTConfig]:
+    "The shipped run's teacher backbone, in eval mode, and the config it was trained with"
+    path = Path(path)
+    cfg = MSTConfig(**pretrained_meta(path)['config'])
+    teacher = MaskedViT(create_vit(cfg, drop_path_rate=0.0))
+    weights = path.with_suffix('.safetensors')
+    load_part(teacher, load_file(str(weights)), 'teacher', weights)
+    return teacher.eval().requires_grad_(False), cfg

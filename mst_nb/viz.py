@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_viz.ipynb #5308cdd8
 from __future__ import annotations
-import csv, json, math, time
+import csv, json, math
 from pathlib import Path
 
 import matplotlib
@@ -14,44 +14,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from .core import MASK_STRATEGIES, MSTConfig, eval_mode  # first: it imports fastai without the warning fastai raises at import
-from fastai.callback.core import Callback
-from fastai.torch_core import rank_distrib
-from fastcore.basics import IN_NOTEBOOK
 from safetensors.torch import load_file
 
 from .attention import attention_mass_mask
-from .data import ASSETS, ImageSet, decoded_subset
-from .eval import DENSE_EXAMPLES, PRETRAINED, TrainedMST, load_pretrained
+from .data import ASSETS, ImageSet
+from .eval import DENSE_EXAMPLES
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
-from .masking import _show, make_mask, mask_params, ranked_scores
-from .model import unwrap
+from .masking import bare_axes, display_crops, image_array, make_mask, mask_params, masked_array, patch_map_array
+from .model import TrainedMST, reconstruct
 from .vit import MaskedViT, cls_attention
 
 # %% auto #0
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
-           'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruct', 'reconstruction_figure',
+           'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruction_figure',
            'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs', 'seed_summaries',
-           'knn_on', 'dense_on', 'ablation_panels', 'dense_panels', 'preview_figure', 'fixed_photos', 'Previews']
+           'knn_on', 'dense_on', 'ablation_panels', 'dense_panels']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
 def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
-
-def _up(t:Tensor, size:int) -> np.ndarray:
-    "A (h,w) patch map as a (size,size) array, one constant block per patch"
-    return F.interpolate(t[None, None].float().cpu(), size=(size, size), mode='nearest')[0, 0].numpy()
-
-def _crops(images:Tensor, cfg:MSTConfig) -> Tensor:
-    "uint8 photos as the backbone sees them (resized to the global crop size), in [0, 1] for display"
-    x = images.float().cpu() / 255
-    if x.shape[-1] != cfg.global_crop_size:
-        x = F.interpolate(x, size=(cfg.global_crop_size,) * 2, mode='bilinear', antialias=True, align_corners=False)
-    return x
-
-def _masked(img:np.ndarray, mask:Tensor, size:int) -> np.ndarray: return np.where(_up(mask, size)[..., None] > 0, 0.5, img)
-
-def _bare(axs):
-    for ax in np.ravel(axs): ax.set_xticks([]); ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
 
 def _device(m:torch.nn.Module) -> torch.device: return next(m.parameters()).device
 
@@ -76,16 +57,16 @@ def attention_figure(teacher:MaskedViT, # a teacher backbone
     n, nh = per_head.shape[:2]
     cols = 3 + (nh if heads else 0)
     fig, axs = plt.subplots(n, cols, figsize=(1.4 * cols, 1.4 * n + 0.3), squeeze=False)
-    for i, img in enumerate(_crops(images, cfg)):
-        img = _show(img)
+    for i, img in enumerate(display_crops(images, cfg)):
+        img = image_array(img)
         axs[i, 0].imshow(img)
-        axs[i, 1].imshow(img); axs[i, 1].imshow(_up(mean[i].view(grid), S), cmap='inferno', alpha=0.7)
-        axs[i, 2].imshow(img * _up(keep[i].view(grid), S)[..., None])
+        axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(mean[i].view(grid), S), cmap='inferno', alpha=0.7)
+        axs[i, 2].imshow(img * patch_map_array(keep[i].view(grid), S)[..., None])
         axs[i, 2].set_xlabel(f'{int(keep[i].sum())}/{keep.shape[1]} patches', fontsize=7)
-        for h in range(nh if heads else 0): axs[i, 3 + h].imshow(_up(per_head[i, h].view(grid), S), cmap='inferno')
+        for h in range(nh if heads else 0): axs[i, 3 + h].imshow(patch_map_array(per_head[i, h].view(grid), S), cmap='inferno')
     titles = ['image', 'mean of heads', f'{mass:.0%} of the attention'] + [f'head {h}' for h in range(nh if heads else 0)]
     for ax, t in zip(axs[0], titles): ax.set_title(t, fontsize=9)
-    _bare(axs); fig.tight_layout()
+    bare_axes(axs); fig.tight_layout()
     return fig
 
 # %% ../nbs/11_viz.ipynb #161ddf7e
@@ -101,15 +82,15 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
     grid, S, params = _grid(cfg), cfg.global_crop_size, mask_params(cfg)
     cols = len(strategies) + 2
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.3), squeeze=False)
-    for i, img in enumerate(_crops(images, cfg)):
-        img = _show(img)
+    for i, img in enumerate(display_crops(images, cfg)):
+        img = image_array(img)
         axs[i, 0].imshow(img)
-        axs[i, 1].imshow(img); axs[i, 1].imshow(_up(att[i].view(grid), S), cmap='inferno', alpha=0.7)
+        axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         for j, s in enumerate(strategies):
             m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **params)[0]
-            axs[i, 2 + j].imshow(_masked(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
+            axs[i, 2 + j].imshow(masked_array(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
     for ax, t in zip(axs[0], ['image', 'attention', *strategies]): ax.set_title(t, fontsize=9)
-    _bare(axs); fig.tight_layout()
+    bare_axes(axs); fig.tight_layout()
     return fig
 
 # %% ../nbs/11_viz.ipynb #2f77a312
@@ -187,54 +168,30 @@ def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg
     att = _attention(teacher, images, cfg)
     grid, S = _grid(cfg), cfg.global_crop_size
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
-    for i, img in enumerate(_crops(images, cfg)):
-        img, obj = _show(img), box_patches(boxes[i], grid)
+    for i, img in enumerate(display_crops(images, cfg)):
+        img, obj = image_array(img), box_patches(boxes[i], grid)
         m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **mask_params(cfg))[0]
-        axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(_up(att[i].view(grid), S), cmap='inferno', alpha=0.7)
-        axs[i, 2].imshow(_masked(img, m, S))
+        axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
+        axs[i, 2].imshow(masked_array(img, m, S))
         on = (m.flatten() & obj).sum() / max(int(m.sum()), 1)
         axs[i, 2].set_xlabel(f'{on:.0%} of masked on object', fontsize=7)
         for ax in axs[i]: _outline(ax, obj, grid, S); ax.set_xlim(-0.5, S - 0.5); ax.set_ylim(S - 0.5, -0.5)
     for ax, t in zip(axs[0], ['object (outlined)', 'attention', f'{strategy} mask']): ax.set_title(t, fontsize=9)
-    _bare(axs); fig.tight_layout()
+    bare_axes(axs); fig.tight_layout()
     return fig
 
 # %% ../nbs/11_viz.ipynb #dc5e6e76
-def _denormalize(x:Tensor, cfg:MSTConfig) -> Tensor:
-    return x * torch.tensor(cfg.norm_std, device=x.device)[:, None, None] + torch.tensor(cfg.norm_mean, device=x.device)[:, None, None]
-
-@torch.no_grad()
-def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run`, `load_pretrained`)
-                images:Tensor, # uint8 (n,3,H,W)
-                strategy:str|None=None, # default: the run's own
-                seed:int=0, # the mask draws
-               ) -> dict:
-    "The restoration path of an MST step on whole photos: crop, mask, decoder output (in [0, 1]), error per photo"
-    if parts.student is None or parts.decoder is None:
-        raise ValueError('reconstructions need the student and the decoder: load the run with load_run(RUN) (its checkpoint)')
-    cfg, dev = parts.cfg, _device(parts.teacher)
-    x, grid = prepare_images(images.to(dev), cfg), _grid(cfg)
-    att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks)                 # (n,N)
-    stats = parts.position_stats                            # the run's habits, for `attention_debias` and `position`
-    scores = ranked_scores(att, cfg, None if stats is None else stats.attention)
-    mask = make_mask(strategy or cfg.mask_strategy, scores, grid, torch.Generator().manual_seed(seed),
-                     position_rate=None if stats is None else stats.candidates, **mask_params(cfg))
-    tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
-    recon = parts.decoder.eval()(tokens, grid)
-    crop, out = _denormalize(x, cfg).clamp(0, 1).cpu(), _denormalize(recon.float(), cfg).clamp(0, 1).cpu()
-    return dict(crop=crop, mask=mask.cpu(), recon=out, l1=(out - crop).abs().mean((1, 2, 3)), attention=att.cpu())
-
 def reconstruction_figure(parts:TrainedMST, images:Tensor, strategy:str|None=None, seed:int=0) -> plt.Figure:
     "Per photo: the global crop, the student's masked input, the decoder's output"
     r, S = reconstruct(parts, images, strategy, seed), parts.cfg.global_crop_size
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i in range(len(images)):
-        img = _show(r['crop'][i])
-        axs[i, 0].imshow(img); axs[i, 1].imshow(_masked(img, r['mask'][i], S)); axs[i, 2].imshow(_show(r['recon'][i]))
+        img = image_array(r['crop'][i])
+        axs[i, 0].imshow(img); axs[i, 1].imshow(masked_array(img, r['mask'][i], S)); axs[i, 2].imshow(image_array(r['recon'][i]))
         axs[i, 1].set_xlabel(f"{int(r['mask'][i].sum())}/{r['mask'][i].numel()} masked", fontsize=7)
         axs[i, 2].set_xlabel(f"L1 {r['l1'][i]:.3f}", fontsize=7)
     for ax, t in zip(axs[0], ['global crop', f"student's input", "decoder's output"]): ax.set_title(t, fontsize=9)
-    _bare(axs); fig.tight_layout()
+    bare_axes(axs); fig.tight_layout()
     return fig
 
 # %% ../nbs/11_viz.ipynb #3923d248
@@ -257,10 +214,10 @@ def neighbours_figure(backbone:MaskedViT, train:ImageSet, val:ImageSet, cfg:MSTC
     fig.hits = np.zeros((len(queries), k), bool)
     for i, q in enumerate(queries):
         label = int(val.labels[q])
-        axs[i, 0].imshow(_show(val.images[q])); axs[i, 0].set_xlabel(name(label), fontsize=7)
+        axs[i, 0].imshow(image_array(val.images[q])); axs[i, 0].set_xlabel(name(label), fontsize=7)
         for j in range(k):
             t = int(idx[i, j]); fig.hits[i, j] = int(train.labels[t]) == label
-            ax = axs[i, 1 + j]; ax.imshow(_show(train.images[t])); ax.set_xlabel(f'{sim[i, j]:.2f}', fontsize=7)
+            ax = axs[i, 1 + j]; ax.imshow(image_array(train.images[t])); ax.set_xlabel(f'{sim[i, j]:.2f}', fontsize=7)
             for s in ax.spines.values(): s.set_edgecolor('tab:green' if fig.hits[i, j] else 'tab:red'); s.set_linewidth(3)
     axs[0, 0].set_title('val query', fontsize=9)
     for j in range(k): axs[0, 1 + j].set_title(f'#{j + 1}', fontsize=9)
@@ -431,75 +388,10 @@ def dense_panels(arms:dict[str, str|Path], # {arm's label: a run folder holding 
             axs[i, 2 + j].text(0.5, -0.04, f'{(pred == truth).float().mean().item():.0%}', transform=axs[i, 2 + j].transAxes,
                                ha='center', va='top', fontsize=7)
     for ax, t in zip(axs[0], ['mosaic', 'true classes', *shown]): ax.set_title(t, fontsize=8)
-    _bare(axs)
+    bare_axes(axs)
     names = classes or [str(c) for c in range(n_classes)]
     fig.legend(handles=[matplotlib.patches.Patch(color=cmap(c), label=names[c]) for c in range(n_classes)],
                loc='lower center', ncol=min(5, n_classes), fontsize=6, frameon=False)
     fig.suptitle(f"each arm's {'linear' if probe == 'linear' else 'k-NN'} probe on its patch tokens", fontsize=9)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
-
-# %% ../nbs/11_viz.ipynb #eb656164
-def preview_figure(parts:TrainedMST, images:Tensor, title:str='',
-                   mean_map:Tensor|None=None, # (N,) the teacher's mean attention over many photos: drawn beside each photo's
-                  ) -> plt.Figure:
-    "One row per photo: photo, teacher's attention, its 60% view, the student's masked input, the decoder's output, the mean map"
-    cfg, S, grid = parts.cfg, parts.cfg.global_crop_size, _grid(parts.cfg)
-    r = reconstruct(parts, images) if parts.decoder is not None else None   # its attention is the one shown
-    if r is not None: att = r['attention']
-    else:
-        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(_device(parts.teacher)), cfg),
-                                                  blocks=cfg.attention_blocks).cpu()
-    cols = (5 if r is not None else 4) + (mean_map is not None)
-    fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.5), squeeze=False)
-    mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), **mask_params(cfg))
-    for i, img in enumerate(_crops(images, cfg)):
-        img = _show(img)
-        axs[i, 0].imshow(img)
-        axs[i, 1].imshow(img); axs[i, 1].imshow(_up(att[i].view(grid), S), cmap='inferno', alpha=0.7)
-        axs[i, 2].imshow(img * _up(attention_mass_mask(att[i]).view(grid), S)[..., None])
-        axs[i, 3].imshow(_masked(img, mask[i], S))
-        if r is not None: axs[i, 4].imshow(_show(r['recon'][i]))
-        if mean_map is not None: axs[i, -1].imshow(_up(mean_map.view(grid), S), cmap='inferno')
-    titles = ['image', 'attention', '60% of it', f"masked ({cfg.mask_strategy})"] + ['restored'] * (r is not None)
-    for ax, t in zip(axs[0], titles + ['mean map'] * (mean_map is not None)): ax.set_title(t, fontsize=8)
-    if title: fig.suptitle(title, fontsize=9)
-    _bare(axs); fig.tight_layout()
-    return fig
-
-def fixed_photos(ds, n:int) -> Tensor:
-    "The first photo of each class (as many classes as `n` allows, then the next ones), or the first n"
-    ds = decoded_subset(ds, 25 * n) if not isinstance(ds, ImageSet) else ds   # a lazy folder: a seeded sample, decoded once
-    if not ds.labelled: return ds.images[:n]
-    firsts = [int((ds.labels == c).nonzero()[0]) for c in ds.labels.unique()[:n]]
-    rest = [i for i in range(len(ds)) if i not in firsts][:n - len(firsts)]
-    return ds.images[firsts + rest]
-
-class Previews(Callback):
-    "Every `every` epochs and after the last: `preview_figure` of fixed val photos to OUT/previews/, and in place in Jupyter"
-    order = 92   # after EpochStats and the monitors; writes nothing into the log
-    def __init__(self, every:int=1, out_dir:str|Path|None=None, n:int=4, show:bool|None=None):
-        self.every, self.dir, self.n, self.show = every, Path(out_dir)/'previews' if out_dir else None, n, IN_NOTEBOOK if show is None else show
-        self.handle, self.seconds = None, []
-    def before_fit(self):
-        val = self.dls.valid.dataset
-        self.images = fixed_photos(val if len(val) else self.dls.train.dataset, self.n)
-        self.many = decoded_subset(val if len(val) else self.dls.train.dataset, 128).images   # for the mean map
-    def after_epoch(self):
-        last = self.epoch == self.n_epoch - 1
-        if rank_distrib() != 0 or not (last or (self.epoch + 1) % self.every == 0) or (self.dir is None and not self.show): return
-        t0, m = time.perf_counter(), unwrap(self.learn.model)
-        parts = TrainedMST.from_module(m)
-        # force_eager: a compiled run (--compile) builds no eval-mode graphs for this; every mode is restored after
-        with eval_mode(m.teacher, m.student, m.decoder), torch.compiler.set_stance('force_eager'):
-            many = prepare_images(self.many.to(_device(m.teacher)), m.cfg)
-            mean_map = cls_attention(m.teacher.backbone, many, blocks=m.cfg.attention_blocks).mean(0).cpu()   # (N,)
-            fig = preview_figure(parts, self.images, f'epoch {self.epoch + 1}/{self.n_epoch}', mean_map)
-        if self.dir is not None:
-            self.dir.mkdir(parents=True, exist_ok=True); fig.savefig(self.dir/f'epoch_{self.epoch + 1:03d}.png', dpi=90)
-        if self.show:
-            from IPython.display import display
-            if self.handle is None: self.handle = display(fig, display_id=True)
-            else: self.handle.update(fig)
-        plt.close(fig)
-        self.seconds.append(time.perf_counter() - t0)

@@ -1,7 +1,8 @@
 """bench/sweep.py's plan: a sweep folder grows by new arms without losing its earlier runs from the table, and a
 reused name or another base is refused before anything runs; bench/supervised.py's labelled reference;
-bench/attention.py's table of attention measures, mask placement and features."""
-import csv, importlib.util, json, os, signal, subprocess, sys, time
+bench/attention.py's table of attention measures, mask placement and features; bench/host_reads.py's count of the
+host waits in a real training step and its batch window."""
+import csv, importlib.util, json, math, os, signal, subprocess, sys, time, warnings
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def _bench_module(name):
     return module
 
 sweep, supervised, attention = _bench_module('sweep'), _bench_module('supervised'), _bench_module('attention')
-arms_table = _bench_module('arms_table')
+arms_table, host_reads = _bench_module('arms_table'), _bench_module('host_reads')
 
 
 def test_plan_runs_names_arms_axes_and_seeds():
@@ -193,3 +194,44 @@ def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
     summary = json.loads((run/'summary.json').read_text())
     assert float(rows[0]['knn']) == summary['knn_top1'] and summary['attention_eval']['sample']['n_photos'] == 64
     assert 'skipped' in capsys.readouterr().out and '| pos | debiased |' in (tmp_path/'table'/'table.md').read_text()
+
+
+def _reads(progress, **kw):
+    "Host reads per training step of the smoke learner (those that would not wait on a GPU left out)"
+    from mst_nb.core import seed_everything
+    from mst_nb.data import mst_dls
+    from mst_nb.learner import mst_learner
+    seed_everything(0)
+    c = MSTConfig.from_preset('smoke', epochs=100, knn_every=0, preview_every=0, batch_size=16, **kw)
+    learn = mst_learner(c, mst_dls(c, device='cpu'), progress=progress)
+    if progress: learn.progress.every = math.inf   # ThrottledProgress: never after the first batch
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); r = host_reads.host_reads_per_step(learn)
+    return {k: v for k, v in r.items() if k[1] not in host_reads.HOST_ONLY}
+
+
+@pytest.mark.parametrize('progress, arm', [(False, {}), (True, {}), (False, dict(mask_strategy='random', use_decoder=False)),
+                                           (False, dict(mask_strategy='none', centering='center'))])
+def test_a_training_step_reads_the_device_once(progress, arm):
+    # fastai's schedule and the CPU-only blur choice read host tensors (HOST_ONLY); what remains is the non-finite guard's
+    # one check of loss and gradients, with the bar (read at most once a second) or without, in every arm
+    assert _reads(progress, **arm) == {('_local_scalar_dense', 'callbacks.py:NonFiniteGuard.before_step'): 1.0}
+
+
+def test_the_batch_window_opens_and_closes_across_epochs():
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+    seen = []
+    class Batches(Callback):
+        def before_batch(self): seen.append(self.train_iter if self.training else 'valid')
+    learn = synth_learner(n_trn=10, cbs=[Batches()])   # any fastai Learner: 10 batches an epoch
+    n, nv = len(learn.dls.train), len(learn.dls.valid)   # its validation batches are not counted
+    window = host_reads.BatchWindow(n - 1, 3, lambda: seen.append('open'), lambda: seen.append('close'))  # across 2 epochs
+    learn.add_cb(window)
+    with learn.no_logging(), learn.no_bar(): learn.fit(100)
+    assert seen[-6 - nv:] == [n - 2, 'open', n - 1, *['valid'] * nv, n, n + 1, 'close']   # three whole batches, then the end
+    assert (window.active, learn.train_iter) == (False, n + 2)
+    learn.remove_cb(window); seen.clear()
+    learn.add_cb(host_reads.BatchWindow(n - 1, 5, lambda: seen.append('open'), lambda: seen.append('close')))
+    with learn.no_logging(), learn.no_bar(): learn.fit(1)    # the fit ends inside the window: it still closes
+    assert seen[-3 - nv:] == ['open', n - 1, *['valid'] * nv, 'close']

@@ -4,7 +4,7 @@
     python tools/docs.py readme               # README.md (+ index_files/) from nbs/index.ipynb
     python tools/docs.py execute [NB ...]     # run notebooks and store their outputs (then run nbdev_clean)
 
-Why not `nbdev_docs`: it renders with Quarto, which cannot be installed offline (DESIGN.md §1); it keeps working
+Why not `nbdev_docs`: it renders with Quarto, which cannot be installed offline here; it keeps working
 wherever Quarto exists, from the same notebooks and nbs/_quarto.yml. Why not mkdocs-jupyter: it renders raw
 notebooks and knows none of nbdev's `#|` directives (hide, echo, output, include) nor its frontmatter. So nbdev's
 own processors (the ones `nbdev_docs` runs: show_doc pages, hidden cells removed, links) prepare each notebook,

@@ -1,4 +1,4 @@
-"""Store a finished run as the trained model that ships inside the package (`mst_nb.eval.load_pretrained`).
+"""Store a finished run as the trained model that ships inside the package (`mst_nb.model.load_pretrained`).
 
     python tools/ship_pretrained.py RUN --command "python -m mst_nb.train ..."
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from mst_nb.data import load_sample
-from mst_nb.eval import PRETRAINED, load_pretrained, load_run, save_pretrained
+from mst_nb.eval import load_run
+from mst_nb.model import load_pretrained, save_pretrained
+from mst_nb.vit import PRETRAINED
 from mst_nb.knn import extract_features, knn_top1, raw_pixel_knn
 
 
