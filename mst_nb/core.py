@@ -22,7 +22,7 @@ __all__ = ['MASK_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENT
            'resolve_precision', 'autocast_dtype', 'inductor_missing', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
-MASK_STRATEGIES = ('mst', 'position', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
+MASK_STRATEGIES = ('mst', 'position', 'shuffled', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
 POS_EMBEDS = ('learn', 'sincos')  # timm's learned position embedding, or a fixed 2-D sin-cos one (MAE, MoCo v3)
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')

@@ -125,6 +125,7 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
               mask_candidates:float=0.5, mask_prob:float=0.5, mask_ratio:float|None=None,
               block_min_patches:int=4, block_aspect:float=0.3,
               position_rate:Tensor|None=None, # 'position': (N,) `candidate_rate`; None: every position alike (no history yet)
+              guide:Tensor|None=None, # 'shuffled': (B,N) the other photos' maps to apply `mst`'s rule to; None: the rows rolled by one
              ) -> Tensor:
     "Bool mask (B, h, w) of the patches to replace by the mask token, for `strategy`"
     B, N = attention.shape
@@ -138,6 +139,12 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
         rate = attention.new_full((N,), mask_candidates) if position_rate is None else position_rate
         if rate.shape != (N,): raise ValueError(f'position_rate must have one value per patch ({N}), got {tuple(rate.shape)}')
         m = position_mask(attention, generator, rate, mask_prob)
+    elif strategy == 'shuffled':
+        if guide is None and B < 2:
+            raise ValueError("'shuffled' masks each photo by another photo's attention: give at least two rows, or the other maps as guide=")
+        guide = attention.roll(1, 0) if guide is None else guide
+        if guide.shape != attention.shape: raise ValueError(f'guide must be shaped as attention {tuple(attention.shape)}, got {tuple(guide.shape)}')
+        m = mst_mask(guide, generator, mask_candidates, mask_prob)
     elif strategy == 'random': m = random_mask(attention, generator, ratio)
     elif strategy == 'block': m = block_mask(attention, grid, generator, ratio, block_min_patches, block_aspect)
     elif strategy == 'attn_low': m = attn_low_mask(attention, ratio)
@@ -185,10 +192,12 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
                 grid:tuple[int,int], # (h, w) patches
                 strategy:str='mst', # one of MASK_STRATEGIES
                 seed:int=0, # for the strategy's random draws
+                guide:Tensor|None=None, # 'shuffled': (N,) another photo's attention, whose low regions are masked
                 **params, # mask_candidates, mask_prob, mask_ratio, block_min_patches, block_aspect
                ) -> plt.Figure:
     "Image, attention heatmap, mask over the image and masked input, side by side"
-    mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), **params)[0]
+    guide = None if guide is None else guide[None].float().cpu()
+    mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), guide=guide, **params)[0]
     img = image_array(image.cpu())
     H, W = img.shape[:2]
     up = lambda t: F.interpolate(t[None, None].float(), size=(H, W), mode='nearest')[0, 0].numpy()
@@ -197,11 +206,12 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
     axs[1].imshow(img); axs[1].imshow(up(attention.view(grid).cpu()), cmap='inferno', alpha=0.65)
     axs[1].set_title("teacher's CLS attention")
     axs[2].imshow(img)
-    if strategy == 'mst':
-        cand = _lowest(attention[None].float().cpu(), round(params.get('mask_candidates', 0.5) * attention.numel()))[0]
+    if strategy in ('mst', 'shuffled'):   # the candidates: the low half of this photo's map, or of the other photo's
+        ranked = guide if strategy == 'shuffled' else attention[None].float().cpu()
+        cand = _lowest(ranked, round(params.get('mask_candidates', 0.5) * attention.numel()))[0]
         axs[2].imshow(np.ma.masked_where(up(cand.view(grid)) == 0, up(cand.view(grid))), cmap='Blues', alpha=0.35, vmin=0, vmax=1)
     axs[2].imshow(np.ma.masked_where(up(mask) == 0, up(mask)), cmap='gray_r', alpha=0.75, vmin=0, vmax=1.4)
-    axs[2].set_title(f'{strategy}: {int(mask.sum())}/{mask.numel()} masked' + (' (blue: candidates)' if strategy == 'mst' else ''), fontsize=9)
+    axs[2].set_title(f'{strategy}: {int(mask.sum())}/{mask.numel()} masked' + (' (blue: candidates)' if strategy in ('mst', 'shuffled') else ''), fontsize=9)
     axs[3].imshow(np.where(up(mask)[..., None] > 0, 0.5, img)); axs[3].set_title("student's input")
     for ax in axs: ax.axis('off')
     fig.tight_layout()
@@ -235,7 +245,8 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
         scores = debias(attention, usual) if debiased else attention
         out.outputs = ()  # clear the previous figure (clear_output would need a live kernel)
         with out:
-            fig = mask_figure(images[index], scores[index], grid, strategy, seed, mask_candidates=mask_candidates,
+            fig = mask_figure(images[index], scores[index], grid, strategy, seed, guide=scores[(index + 1) % len(images)],
+                              mask_candidates=mask_candidates,
                               mask_prob=mask_prob, mask_ratio=box.params['mask_ratio'],
                               block_min_patches=cfg.block_min_patches, block_aspect=cfg.block_aspect,
                               position_rate=candidate_rate(scores, mask_candidates))

@@ -27,7 +27,7 @@ __all__ = ['ATTENTION_STRATEGIES', 'PositionStats', 'mst_forward', 'StudentTeach
            'TrainedMST', 'reconstruct', 'save_pretrained', 'load_pretrained']
 
 # %% ../nbs/06b_model.ipynb #3afcd1bc
-ATTENTION_STRATEGIES = ('mst', 'position', 'attn_low', 'attn_high')
+ATTENTION_STRATEGIES = ('mst', 'position', 'shuffled', 'attn_low', 'attn_high')
 
 class PositionStats(nn.Module):
     "Running means, per patch position, of the teacher's CLS attention and of how often `mst` picks it as a candidate"

@@ -87,7 +87,7 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
         axs[i, 0].imshow(img)
         axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         for j, s in enumerate(strategies):
-            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **params)[0]
+            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=att[i - 1:i] if i else att[-1:], **params)[0]
             axs[i, 2 + j].imshow(masked_array(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
     for ax, t in zip(axs[0], ['image', 'attention', *strategies]): ax.set_title(t, fontsize=9)
     bare_axes(axs); fig.tight_layout()
@@ -170,7 +170,8 @@ def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(display_crops(images, cfg)):
         img, obj = image_array(img), box_patches(boxes[i], grid)
-        m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), **mask_params(cfg))[0]
+        m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=att[i - 1:i] if i else att[-1:],
+                      **mask_params(cfg))[0]
         axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         axs[i, 2].imshow(masked_array(img, m, S))
         on = (m.flatten() & obj).sum() / max(int(m.sum()), 1)
