@@ -197,9 +197,10 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
         lines.append(f"| {r['run']} | {f(r['knn'])} | {f(r['student'])} | {f(r['random_init'])} | {f(r['gain'], '{:+.2f}')} | "
                      f"{f(r['over_pixels'], '{:+.2f}')} | {f(r['best'])} ({r['best_epoch']}) | "
                      f"{f(r['entropy_end'])} ({f(r['entropy_max'])}) | {f(r['kl_end'])} | {r['train_s']:.0f} | {f(r['images_per_s'], '{:.0f}')} |")
+    from mst_nb.viz import arm_of   # here: the plotting stack is not needed to start runs
     groups = {}
     for r in rows:   # `X_seed1` joins `X`, the run a sweep without --seeds named (seed 0); a seed counts once per arm
-        g = groups.setdefault(r['run'].rsplit('_seed', 1)[0], [])
+        g = groups.setdefault(arm_of(r['run'])[0], [])
         if r['seed'] not in (o['seed'] for o in g): g.append(r)
     if any(len(g) > 1 for g in groups.values()):
         keys = ['knn', 'gain', 'over_pixels', 'student', 'random_init', 'linear', 'linear_random_init', 'linear_raw_pixels']

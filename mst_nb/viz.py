@@ -28,8 +28,8 @@ from .vit import MaskedViT, cls_attention
 # %% auto #0
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
            'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruction_figure',
-           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'seed_runs', 'seed_summaries',
-           'knn_on', 'dense_on', 'ablation_panels', 'dense_panels']
+           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'arm_of', 'seed_runs',
+           'seed_summaries', 'knn_on', 'dense_on', 'ablation_panels', 'dense_panels']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
 def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
@@ -272,6 +272,13 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     return fig
 
 # %% ../nbs/11_viz.ipynb #eb3e29c2
+def arm_of(run:str|Path, # a run folder or its name in a sweep
+          ) -> tuple[str, int|None]:
+    "A sweep's run name as its arm and seed: 'mst_seed1' → ('mst', 1); 'mst' → ('mst', None), a run named without --seeds"
+    name = Path(run).name
+    arm, sep, seed = name.rpartition('_seed')
+    return (arm, int(seed)) if sep and arm and seed.isdigit() else (name, None)
+
 def seed_runs(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN or ARM
               arm:str, # the arm to read
               seeds=None, # the seeds to keep (default: all there are)
@@ -281,9 +288,9 @@ def seed_runs(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep
     for d in map(Path, run_dirs):
         if not d.is_dir(): raise FileNotFoundError(f'no runs folder at {d}')
         found = {}
-        for p in sorted(d.glob(f'{arm}_seed*')):
-            seed = p.name[len(arm) + len('_seed'):]
-            if seed.isdigit() and (p/'summary.json').is_file(): found[int(seed)] = p
+        for p in sorted(d.iterdir()):
+            a, seed = arm_of(p)
+            if a == arm and seed is not None and (p/'summary.json').is_file(): found[seed] = p
         # a run a sweep without --seeds named (`ARM`) counts as its config's seed, unless an ARM_seedN run has that seed
         bare = d/arm
         if (bare/'summary.json').is_file():
