@@ -245,7 +245,7 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
         scores = debias(attention, usual) if debiased else attention
         out.outputs = ()  # clear the previous figure (clear_output would need a live kernel)
         with out:
-            fig = mask_figure(images[index], scores[index], grid, strategy, seed, guide=scores[(index + 1) % len(images)],
+            fig = mask_figure(images[index], scores[index], grid, strategy, seed, guide=scores[index - 1],
                               mask_candidates=mask_candidates,
                               mask_prob=mask_prob, mask_ratio=box.params['mask_ratio'],
                               block_min_patches=cfg.block_min_patches, block_aspect=cfg.block_aspect,

@@ -82,12 +82,13 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
     grid, S, params = _grid(cfg), cfg.global_crop_size, mask_params(cfg)
     cols = len(strategies) + 2
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.3), squeeze=False)
+    previous = att.roll(1, 0)   # 'shuffled': each photo masked by the previous one's map, as make_mask does for a batch
     for i, img in enumerate(display_crops(images, cfg)):
         img = image_array(img)
         axs[i, 0].imshow(img)
         axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         for j, s in enumerate(strategies):
-            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=att[i - 1:i] if i else att[-1:], **params)[0]
+            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=previous[i:i + 1], **params)[0]
             axs[i, 2 + j].imshow(masked_array(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
     for ax, t in zip(axs[0], ['image', 'attention', *strategies]): ax.set_title(t, fontsize=9)
     bare_axes(axs); fig.tight_layout()
@@ -166,11 +167,11 @@ def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg
                   strategy:str='mst', seed:int=0) -> plt.Figure:
     "Per photo: the object's patches outlined on the photo, on the teacher's attention and on one `strategy` mask"
     att = _attention(teacher, images, cfg)
-    grid, S = _grid(cfg), cfg.global_crop_size
+    grid, S, previous = _grid(cfg), cfg.global_crop_size, att.roll(1, 0)   # previous: for 'shuffled'
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(display_crops(images, cfg)):
         img, obj = image_array(img), box_patches(boxes[i], grid)
-        m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=att[i - 1:i] if i else att[-1:],
+        m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=previous[i:i + 1],
                       **mask_params(cfg))[0]
         axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         axs[i, 2].imshow(masked_array(img, m, S))
