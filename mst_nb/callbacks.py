@@ -131,7 +131,7 @@ class EpochStats(Callback):
         self.learn.epoch_stats = dict(epoch=self.epoch)
     def after_batch(self):
         if not self.training or not isinstance(self.pred, dict): return
-        for k in ('loss', 'dino', 'restore', 'teacher_entropy'):    # device tensor sums: no host sync per step
+        for k in ('loss', 'dino', 'restore', 'habit', 'teacher_entropy'):    # device tensor sums: no host sync per step
             if k in self.pred: self.sums[k] = self.sums.get(k, 0.0) + self.pred[k].detach().float()
         self.n += 1; self.images += self.dls.train.bs
     def after_epoch(self):
@@ -395,9 +395,9 @@ class Checkpoint(Callback):
             if rank_distrib() == 0: save_checkpoint(self.learn, self.path, self.epoch, rng)
 
 # %% ../nbs/07_callbacks.ipynb #4ea9e80e
-LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'teacher_entropy', 'kl_teacher_student', 'knn_top1', 'knn_student',
+LOG_FIELDS = ['epoch', 'loss', 'dino', 'restore', 'habit', 'teacher_entropy', 'kl_teacher_student', 'knn_top1', 'knn_student',
               'knn_random_init', 'knn_raw_pixels', 'attn_positional', 'attn_follows', 'lr', 'wd', 'teacher_momentum', 'images_per_s', 'seconds']
-_FORMATS = dict(loss='.5f', dino='.5f', restore='.5f', teacher_entropy='.4f', kl_teacher_student='.4f', knn_top1='.2f',
+_FORMATS = dict(loss='.5f', dino='.5f', restore='.5f', habit='.4g', teacher_entropy='.4f', kl_teacher_student='.4f', knn_top1='.2f',
                 knn_student='.2f', knn_random_init='.2f', knn_raw_pixels='.2f', attn_positional='.3f', attn_follows='.3f', lr='.3g', wd='.3g',
                 teacher_momentum='.6f', images_per_s='.1f', seconds='.1f')
 
@@ -449,7 +449,7 @@ def epoch_line(s:dict, # `learn.epoch_stats`
                n_epoch:int, out_dim:int) -> str:
     "One line for one epoch: losses, the teacher's entropy as a fraction of ln K, k-NN when measured, lr, speed"
     parts = [f"epoch {s['epoch'] + 1}/{n_epoch}"]
-    parts += [f'{k} {s[k]:.4f}' for k in ('loss', 'dino', 'restore') if s.get(k) is not None]
+    parts += [f'{k} {s[k]:.4f}' for k in ('loss', 'dino', 'restore', 'habit') if s.get(k) is not None]
     if s.get('teacher_entropy') is not None: parts.append(f"H/lnK {s['teacher_entropy'] / math.log(out_dim):.2f}")
     if s.get('knn_top1') is not None:
         knn = f"k-NN {s['knn_top1']:.2f}% (student {s['knn_student']:.2f}%"

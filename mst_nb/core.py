@@ -91,6 +91,7 @@ class MSTConfig:
     attention_blocks:int=1  # the masking score is the CLS attention averaged over this many last blocks (MST: 1, the last)
     attention_debias:bool=False  # rank patches by attention / its running mean at each position ("more than usual here")
     position_momentum:float=0.99  # EMA per step of the teacher's attention and of `mst`'s candidate rate at each position
+    attention_habit_weight:float=0.0  # ours: γ in loss += γ · `attention_habit` of the student's attention (0: off)
     # --- global image decoder and restoration loss ---
     use_decoder:bool=True  # False drops the decoder and its loss (DINO + masking only)
     decoder_norm:str='batch'  # norm after each transposed conv: 'batch', 'group', 'layer' or 'none'
@@ -217,7 +218,7 @@ def _validate(c:MSTConfig):
         if getattr(c, n) is not None: _require(getattr(c, n) >= 1, n, 'a positive integer or None', getattr(c, n))
     non_negative = ['reg_tokens', 'n_local_crops', 'seed', 'warmup_epochs', 'warmup_teacher_temp_epochs', 'freeze_last_layer_epochs',
                     'knn_every', 'save_every', 'preview_every', 'brightness', 'contrast', 'saturation', 'weight_decay', 'weight_decay_end',
-                    'clip_grad', 'min_lr', 'restore_weight']
+                    'clip_grad', 'min_lr', 'restore_weight', 'attention_habit_weight']
     for n in non_negative: _require(getattr(c, n) >= 0, n, '>= 0', getattr(c, n))
     _require(c.lr > 0, 'lr', '> 0', c.lr)
     for n in ['student_temp', 'teacher_temp', 'warmup_teacher_temp', 'knn_temp']:   # a vanishing one overflows the loss

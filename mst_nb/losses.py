@@ -16,7 +16,7 @@ from .core import MSTConfig
 
 # %% auto #0
 __all__ = ['centred_targets', 'dino_ce', 'sinkhorn_knopp', 'teacher_temp_schedule', 'DINOLoss', 'teacher_entropy',
-           'restoration_loss', 'mst_loss']
+           'restoration_loss', 'mst_loss', 'attention_habit']
 
 # %% ../nbs/06_losses.ipynb #77f7c8de
 def centred_targets(teacher_out:Tensor, # (N, K) teacher head outputs
@@ -153,3 +153,15 @@ def restoration_loss(pred:Tensor, # (B,3,H,W) decoder output
 def mst_loss(dino:Tensor, restore:Tensor|float, restore_weight:float=1.0) -> Tensor:
     "The total loss: DINO + λ · restoration"
     return dino + restore_weight * restore
+
+# %% ../nbs/06_losses.ipynb #2cc8a551
+def attention_habit(attention:Tensor, # (B,N) the student's CLS attention over its global crops' patches, rows summing to 1
+                    masks:Tensor|None=None, # (B,h,w) True where masked: only the visible patches count
+                   ) -> Tensor:
+    "N·Σ_p (batch-mean attention − batch-mean uniform-over-visible)²: 0 when the attention has no favourite positions"
+    a = attention.float()
+    visible = torch.ones_like(a) if masks is None else (~masks.flatten(1)).to(a.dtype)     # (B,N)
+    a = a * visible
+    a = a / a.sum(-1, keepdim=True).clamp_min(1e-12)
+    uniform = visible / visible.sum(-1, keepdim=True).clamp_min(1)
+    return a.shape[1] * (a.mean(0) - uniform.mean(0)).pow(2).sum()

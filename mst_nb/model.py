@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .decoder import GlobalDecoder
-from .losses import DINOLoss, mst_loss, restoration_loss, teacher_entropy
+from .losses import DINOLoss, attention_habit, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
 from .knn import patch_tokens, prepare_images
 from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, load_part, pretrained_meta
@@ -80,7 +80,8 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
     if cfg.mask_strategy != 'none':
         if scores is None: scores = globals_.new_zeros(len(globals_), grid[0] * grid[1])
         masks = make_mask(cfg.mask_strategy, scores, grid, generator, position_rate=rate, **mask_params(cfg))   # (2B,h,w)
-    s = student(crops, masks)
+    habit = cfg.attention_habit_weight > 0
+    s = student(crops, masks, with_attention=habit, attention_blocks=cfg.attention_blocks)  # its attention only for the habit penalty
     dino, targets = dino_loss(s['out'], t['out'], epoch, return_targets=True)   # targets once: loss and monitor
     out = dict(dino=dino, masks=masks, attention=attention, scores=scores, teacher_entropy=teacher_entropy(targets))
     if decoder is not None:
@@ -88,6 +89,9 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
         out['restore'] = restoration_loss(out['recon'], globals_, masks, cfg.restore_masked_only)
         out['loss'] = mst_loss(dino, out['restore'], cfg.restore_weight)
     else: out['loss'] = dino
+    if habit:
+        out['habit'] = attention_habit(s['attention'], masks)
+        out['loss'] = out['loss'] + cfg.attention_habit_weight * out['habit']
     return out
 
 # %% ../nbs/06b_model.ipynb #e05f3ef4
