@@ -4,13 +4,13 @@ top-1, each as mean ± standard deviation over the arm's seeds, with the same se
     python bench/arms_table.py bench/results/sweep_dense_proxy/runs --arms mst dino none random position
 
 Reads each run's summary.json as `python -m mst_nb.train` and `python -m mst_nb.eval linear|dense` (or
-`bench/sweep.py --evals linear dense`) wrote it; runs are grouped by arm and seed by `mst_nb.viz.seed_runs`.
+`bench/sweep.py --evals linear dense`) wrote it; runs are grouped by arm and seed by `mst_nb.runs.seed_runs`.
 A figure an arm's runs lack is shown as '—'.
 """
-import argparse, json, statistics
+import argparse, statistics
 from pathlib import Path
 
-from mst_nb.viz import seed_summaries
+from mst_nb.runs import seed_summaries
 
 
 def _get(s: dict, *path):

@@ -11,15 +11,16 @@ the teacher's attention and of the patches the run's own masking would hide (`ms
 `mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
 summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
 """
-import argparse, csv, json, math
+import argparse, csv, math
 from pathlib import Path
 
 import torch
 
 from mst_nb.attention import attention_measures, ranking_scores
 from mst_nb.data import load_sample
-from mst_nb.eval import attention_eval, load_run
+from mst_nb.eval import attention_eval
 from mst_nb.model import TrainedMST, load_pretrained
+from mst_nb.runs import Run
 from mst_nb.viz import object_boxes, object_shares
 
 
@@ -94,11 +95,10 @@ def main():
             info = parts.info or {}   # the shipped run's own k-NN on imagenette64 val, as its pretrained.json records it
             summary = {k: info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')} if name == 'shipped teacher' else {}
             rows.append(row(name, parts, m, summary))
-    for run in a.runs:
-        if not (run/'checkpoint.pt').is_file(): print(f'skipped {run}: no checkpoint.pt'); continue
-        measured = attention_eval(run, 'sample', a.n)
-        summary = json.loads((run/'summary.json').read_text()) if (run/'summary.json').is_file() else {}
-        rows.append(row(run.name, load_run(run), measured, summary))
+    for run in map(Run, a.runs):
+        if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
+        measured = attention_eval(run.path, 'sample', a.n)
+        rows.append(row(run.name, run.trained(), measured, run.summary() or {}))
         print(f'measured {run}', flush=True)
     text = table(rows)
     print(text)

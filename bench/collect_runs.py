@@ -5,8 +5,10 @@
 Reads each run's `log.csv` (one row per epoch), `config.json` and, when the run finished, `summary.json`. A run that
 was stopped early (killed at a deadline) still shows the epochs it logged, marked as unfinished.
 """
-import argparse, csv, json, statistics
+import argparse, statistics
 from pathlib import Path
+
+from mst_nb.runs import Run
 
 
 def describe(cfg: dict) -> str:
@@ -14,11 +16,9 @@ def describe(cfg: dict) -> str:
     return f"{mask} + {'decoder' if cfg['use_decoder'] else 'no decoder'}"
 
 
-def row(run: Path) -> dict:
-    cfg = json.loads((run/'config.json').read_text())
-    log = list(csv.DictReader(open(run/'log.csv'))) if (run/'log.csv').is_file() else []
+def row(run: Run) -> dict:
+    cfg, log, summary = run.saved_config(), run.log_rows(), run.summary()
     knn = [(int(r['epoch']) + 1, float(r['knn_top1'])) for r in log if r.get('knn_top1')]
-    summary = json.loads((run/'summary.json').read_text()) if (run/'summary.json').is_file() else None
     best = max(knn, key=lambda t: t[1]) if knn else None
     return dict(run=run.name, arm=describe(cfg), epochs=f"{len(log)}/{cfg['epochs']}" + ('' if summary else ' (stopped)'),
                 knn_curve=', '.join(f'{e}: {k:.1f}' for e, k in knn) or '—',
@@ -38,8 +38,8 @@ def main():
             ('wall', 'wall'), ('restore', 'L1 (last)'), ('entropy', 'teacher entropy')]
     print('| ' + ' | '.join(h for _, h in cols) + ' |')
     print('|' + '---|' * len(cols))
-    for run in a.runs:
-        if not (run/'config.json').is_file(): print(f'| {run.name} | (no run: {run}/config.json missing) |'); continue
+    for run in map(Run, a.runs):
+        if not run.config_path.is_file(): print(f'| {run.name} | (no run: {run.config_path} missing) |'); continue
         r = row(run)
         print('| ' + ' | '.join(str(r[k]) for k, _ in cols) + ' |')
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mst_nb.core import FolderInUseError, FolderLock
+from mst_nb.runs import Run, arm_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ EVALS = {'linear': lambda s: s.get('linear', {}).get('solver') == 'lbfgs',
 
 def pending_evals(run_dir: Path, evals: list[str]) -> list[str]:
     "Those of `evals` that the trained run in `run_dir` has no result of yet"
-    summary = json.loads((run_dir/'summary.json').read_text())
+    summary = Run(run_dir).summary()
     return [e for e in evals if not EVALS[e](summary)]
 
 
@@ -112,7 +113,7 @@ def run_one(name: str, argv: list[str], out: Path, threads: int, evals: list[str
             baselines: bool = True) -> tuple[str, int | None, float]:
     "Train one run in its own process and then evaluate it (`evals`), the output appended to out/runs/NAME.log"
     run_dir, t0 = out/'runs'/name, time.perf_counter()
-    if not (run_dir/'summary.json').is_file():
+    if not Run(run_dir).finished:
         rc = _run_process(name, _train_cmd(argv, run_dir, threads), out, threads)
         if rc != 0: return name, rc, time.perf_counter() - t0
     for what in pending_evals(run_dir, list(evals)) if evals else []:
@@ -151,10 +152,9 @@ def _raise_interrupt(signum, frame): raise KeyboardInterrupt
 
 
 def _read_run(run_dir: Path) -> dict | None:
-    if not (run_dir/'summary.json').is_file(): return None
-    s = json.loads((run_dir/'summary.json').read_text())
-    cfg = json.loads((run_dir/'config.json').read_text())
-    log = list(csv.DictReader(open(run_dir/'log.csv')))
+    run = Run(run_dir)
+    if not run.finished: return None
+    s, cfg, log = run.summary(), run.saved_config(), run.log_rows()
     knn = [(int(r['epoch']) + 1, float(r['knn_top1'])) for r in log if r.get('knn_top1')]
     ent = [(int(r['epoch']) + 1, float(r['teacher_entropy']) / math.log(cfg['out_dim'])) for r in log]
     kl = [float(r['kl_teacher_student']) for r in log if r.get('kl_teacher_student')]
@@ -197,7 +197,6 @@ def collect(out: Path, names: list[str], title: str, base: str) -> list[dict]:
         lines.append(f"| {r['run']} | {f(r['knn'])} | {f(r['student'])} | {f(r['random_init'])} | {f(r['gain'], '{:+.2f}')} | "
                      f"{f(r['over_pixels'], '{:+.2f}')} | {f(r['best'])} ({r['best_epoch']}) | "
                      f"{f(r['entropy_end'])} ({f(r['entropy_max'])}) | {f(r['kl_end'])} | {r['train_s']:.0f} | {f(r['images_per_s'], '{:.0f}')} |")
-    from mst_nb.viz import arm_of   # here: the plotting stack is not needed to start runs
     groups = {}
     for r in rows:   # `X_seed1` joins `X`, the run a sweep without --seeds named (seed 0); a seed counts once per arm
         g = groups.setdefault(arm_of(r['run'])[0], [])

@@ -4,48 +4,38 @@
 
 # %% ../nbs/10_eval.ipynb #226539c8
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, sys
+import argparse, contextlib, dataclasses, sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .core import FolderInUseError, FolderLock, MSTConfig, atomic_write_text, command_name, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
+from .core import FolderInUseError, MSTConfig, command_name, atomic_write, eval_mode, seed_everything  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import default_device
 
 from safetensors.torch import save_file
 
 from .attention import attention_measures, measures_table
 from .data import decoded_subset, load_images
-from .model import StudentTeacher, TrainedMST, load_pretrained
+from .model import TrainedMST, load_pretrained
 from .knn import extract_features, knn_top1, patch_tokens, prepare_images, raw_pixel_features, raw_pixel_knn, weighted_knn
-from .callbacks import CheckpointError, read_checkpoint
-from .vit import MaskedViT, ViTWithHead, create_vit, load_backbone
+from .runs import CheckpointError, Run
+from .vit import MaskedViT, ViTWithHead
 
 # %% auto #0
-__all__ = ['DENSE_EXAMPLES', 'load_trained', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features',
-           'LinearProbe', 'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels',
-           'patch_pixels', 'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'load_run',
-           'attention_eval']
+__all__ = ['load_trained', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
+           'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels', 'patch_pixels',
+           'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'load_run', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
-def load_trained(path:str|Path, # a run folder, a checkpoint, or 'pretrained' (the teacher that ships; a folder of that name wins)
+def load_trained(path:str|Path, # a run folder, one of its checkpoint files, or 'pretrained' (the teacher that ships; a folder of that name wins)
                 ) -> tuple[MaskedViT, MSTConfig]:
-    "The teacher backbone and config of a run folder, a checkpoint file or the shipped run"
+    "What `--ckpt` names, as the teacher backbone and config: `Run.teacher` of a folder or a checkpoint file, or the shipped run"
     path = Path(path)
     if str(path) == 'pretrained' and not path.exists():
         shipped = load_pretrained()
         return shipped.teacher, shipped.cfg
-    if path.is_dir() and (path/'backbone.json').is_file():
-        return MaskedViT(load_backbone(path)), MSTConfig.load(path/'config.json')
-    ckpt = path/'checkpoint.pt' if path.is_dir() else path
-    if not ckpt.is_file(): raise FileNotFoundError(f'no backbone.json or checkpoint.pt at {path}')
-    state = read_checkpoint(ckpt)   # weights_only: a file carrying code is refused before any of it runs
-    cfg = MSTConfig(**state['cfg'])
-    vit = create_vit(cfg, drop_path_rate=0.0)
-    prefix = 'teacher.backbone.vit.'
-    vit.load_state_dict({k[len(prefix):]: v for k, v in state['model'].items() if k.startswith(prefix)})
-    return MaskedViT(vit), cfg
+    return Run(path).teacher() if path.is_dir() else Run(path.parent).teacher(path)
 
 def labelled_splits(spec:str, cfg:MSTConfig):
     "The train and val splits of `spec` at the run's decode size; both must be labelled"
@@ -68,17 +58,9 @@ def random_init_backbone(cfg:MSTConfig) -> MaskedViT:
     seed_everything(cfg.seed)
     return ViTWithHead.from_config(cfg).backbone
 
-def _add_to_summary(path:str|Path, key:str, result:dict, per_data:bool=False):
-    "Write `result` into the run folder's summary.json under `key` (per data spec if `per_data`); nothing without one"
-    summary = Path(path)/'summary.json'
-    if not summary.is_file(): return
-    s = json.loads(summary.read_text())
-    if per_data: result = {**s.get(key, {}), result['data']: result}
-    atomic_write_text(summary, json.dumps({**s, key: result}, indent=2) + '\n')
-
 def _writing(path:str|Path, write:bool, what:str):
     "The run folder held while an evaluation that writes its summary runs (a run still training there would overwrite it)"
-    return FolderLock(path, what) if write and (Path(path)/'summary.json').is_file() else contextlib.nullcontext()
+    return Run(path).lock(what) if write and Run(path).finished else contextlib.nullcontext()
 
 def knn_eval(path:str|Path, # a run folder or a checkpoint
              data:str|None=None, # a data spec with labelled train and val splits; default: the run's own data
@@ -98,12 +80,12 @@ def knn_eval(path:str|Path, # a run folder or a checkpoint
         if baselines:
             r['random_init_top1'] = knn(random_init_backbone(cfg))
             r['raw_pixels_top1'] = raw_pixel_knn(train.images, train.labels, val.images, val.labels, k=k, temperature=temperature)
-        if write: _add_to_summary(path, 'knn_eval', r, per_data=True)
+        if write: Run(path).add_to_summary('knn_eval', r, per_data=True)
         return r
 
 # %% ../nbs/10_eval.ipynb #57f99217
 def _common(q):
-    q.add_argument('--ckpt', required=True, help="a run folder (backbone.safetensors), a checkpoint.pt, or 'pretrained' (the shipped teacher)")
+    q.add_argument('--ckpt', required=True, help="a run folder, one of its checkpoint files, or 'pretrained' (the shipped teacher)")
     q.add_argument('--data', default=None, help="data spec with train and val splits; default: the run's data")
     q.add_argument('--device', default=None, help='cpu, cuda, ...; default: the GPU if there is one')
 
@@ -309,7 +291,7 @@ def linear_eval(path:str|Path, # a run folder or a checkpoint
             r['random_init_top1'] = probe(random_init_backbone(cfg))['top1']
             pixels = [raw_pixel_features(s.images.to(device)) for s in (train, val)]
             r['raw_pixels_top1'] = linear_probe(pixels[0], ytr, pixels[1], yva, max_iter=max_iter)['top1']
-        if write: _add_to_summary(path, 'linear', r)
+        if write: Run(path).add_to_summary('linear', r)
         return r
 
 # %% ../nbs/10_eval.ipynb #794d3727
@@ -382,14 +364,12 @@ def dense_probe(train_features:Tensor, train_labels:Tensor, # (n,h,w,D) patch fe
     return r
 
 # %% ../nbs/10_eval.ipynb #c097df0c
-DENSE_EXAMPLES = 'dense_examples.safetensors'   # beside summary.json: a few val mosaics, their classes and predictions
-
 def _save_dense_examples(path, mosaics, labels, preds, n:int, data:str, seed:int):
     "The first `n` val mosaics, their patches' classes and each probe's predictions, beside the run's summary.json (if any)"
-    run = Path(path) if Path(path).is_dir() else Path(path).parent
-    if not (run/'summary.json').is_file(): return
+    run = Run(path if Path(path).is_dir() else Path(path).parent)
+    if not run.finished: return
     shown = dict(mosaics=mosaics[:n], labels=labels[:n], **{f'predicted_{k}': v[:n] for k, v in preds.items()})
-    atomic_write(run/DENSE_EXAMPLES, lambda f: save_file({k: v.contiguous() for k, v in shown.items()}, str(f),
+    atomic_write(run.dense_examples_path, lambda f: save_file({k: v.contiguous() for k, v in shown.items()}, str(f),
                                                          metadata=dict(data=data, mosaic_seed=str(seed))))
 
 def _mosaic_splits(train, val, cfg:MSTConfig, n_train:int|None, n_val:int|None, seed:int):
@@ -427,7 +407,7 @@ def dense_eval(path:str|Path, # a run folder or a checkpoint
             r['random_init'] = probe(tokens(random_init_backbone(cfg)))
             r['raw_pixels'] = probe(lambda m: patch_pixels(m.to(device), cfg))
         if write and examples: _save_dense_examples(path, mva, lva, preds, examples, r['data'], seed)
-        if write: _add_to_summary(path, 'dense', r, per_data=True)
+        if write: Run(path).add_to_summary('dense', r, per_data=True)
         return r
 
 def dense_table(r:dict) -> str:
@@ -439,16 +419,11 @@ def dense_table(r:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
-def load_run(path:str|Path, # a run folder (its checkpoint.pt) or a checkpoint file
+def load_run(path:str|Path, # a run folder or one of its checkpoint files
             ) -> TrainedMST:
-    "Teacher, student and decoder of a run, from its checkpoint (loaded weights-only)"
+    "What `--ckpt` names, with the student and decoder too: `Run.trained` of a folder or a checkpoint file"
     path = Path(path)
-    ckpt = path/'checkpoint.pt' if path.is_dir() else path
-    state = read_checkpoint(ckpt)
-    cfg = MSTConfig(**state['cfg'])
-    module = StudentTeacher(cfg.replace(drop_path_rate=0.0))
-    module.load_state_dict(state['model'])
-    return TrainedMST.from_module(module, str(ckpt), cfg=cfg).eval()
+    return Run(path).trained() if path.is_dir() else Run(path.parent).trained(path)
 
 # %% ../nbs/10_eval.ipynb #30d92eea
 def _plain_measures(m:dict) -> dict:
@@ -472,7 +447,7 @@ def attention_eval(path:str|Path, # a run folder or a checkpoint
         if cfg.attention_debias:
             r['ranking'] = _plain_measures(attention_measures(parts.teacher, photos, cfg, debiased=True,
                                                               position_mean=parts.position_stats.attention))
-        if write: _add_to_summary(path, 'attention_eval', r, per_data=True)
+        if write: Run(path).add_to_summary('attention_eval', r, per_data=True)
         return r
 
 # %% ../nbs/10_eval.ipynb #e7bffb05

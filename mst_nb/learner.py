@@ -22,11 +22,12 @@ from fastai.optimizer import Adam
 from fastai.torch_core import num_distrib
 
 from .augment import MultiCrop
-from .callbacks import (AttentionMonitor, CSVLog, Checkpoint, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
+from .callbacks import (AttentionMonitor, CSVLog, ClipGradPerParam, CollapseMonitor, EMATeacher, EpochLine, EpochStats,
                               FreezeLastLayer, KNNMonitor, NonFiniteGuard, Previews, SkipLossValidation, TeacherEpoch,
-                              TensorBoardLog, load_checkpoint, lr_schedule, precision_callbacks, read_resumable,
-                              wd_schedule)
+                              TensorBoardLog, lr_schedule, precision_callbacks, wd_schedule)
+from .checkpoint import Checkpoint, load_checkpoint
 from .model import StudentTeacher, compile_parts, mst_loss_func, unwrap
+from .runs import read_resumable
 
 # %% auto #0
 __all__ = ['ThrottledProgress', 'mst_learner', 'resume_from', 'fit_mst', 'ProcessGroupDL', 'distributed_loaders']

@@ -155,13 +155,11 @@ def mst_loss(dino:Tensor, restore:Tensor|float, restore_weight:float=1.0) -> Ten
     return dino + restore_weight * restore
 
 # %% ../nbs/06_losses.ipynb #2cc8a551
-def attention_habit(attention:Tensor, # (B,N) the student's CLS attention over its global crops' patches, rows summing to 1
-                    masks:Tensor|None=None, # (B,h,w) True where masked: only the visible patches count
+def attention_habit(attention:Tensor, # (B,N) CLS attention maps of B ≥ 2 photos, rows summing to 1
                    ) -> Tensor:
-    "N·Σ_p (batch-mean attention − batch-mean uniform-over-visible)²: 0 when the attention has no favourite positions"
-    a = attention.float()
-    visible = torch.ones_like(a) if masks is None else (~masks.flatten(1)).to(a.dtype)     # (B,N)
-    a = a * visible
-    a = a / a.sum(-1, keepdim=True).clamp_min(1e-12)
-    uniform = visible / visible.sum(-1, keepdim=True).clamp_min(1)
-    return a.shape[1] * (a.mean(0) - uniform.mean(0)).pow(2).sum()
+    "N · the mean over pairs of photos of ⟨a_b − 1/N, a_c − 1/N⟩: what their maps share beyond uniform (0 on average if nothing)"
+    B, N = attention.shape
+    if B < 2: raise ValueError(f'the attention habit needs the maps of at least 2 photos, got {B}')
+    d = attention.float() - 1 / N                                                   # (B,N) each map's deviation from uniform
+    shared = d.sum(0).pow(2).sum() - d.pow(2).sum()                                 # Σ over pairs b ≠ c of ⟨d_b, d_c⟩
+    return N * shared / (B * (B - 1))

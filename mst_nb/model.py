@@ -15,12 +15,14 @@ from .core import COMPILE_MODES, MSTConfig, atomic_write, atomic_write_text, ind
 from fastai.torch_core import rank_distrib
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+from fastcore.basics import patch
 
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, attention_habit, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
 from .knn import patch_tokens, prepare_images
-from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, load_part, pretrained_meta
+from .runs import Run, read_checkpoint
+from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, create_vit, load_backbone, load_part, pretrained_meta
 
 # %% auto #0
 __all__ = ['ATTENTION_STRATEGIES', 'PositionStats', 'mst_forward', 'StudentTeacher', 'mst_loss_func', 'unwrap', 'compile_parts',
@@ -80,8 +82,7 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
     if cfg.mask_strategy != 'none':
         if scores is None: scores = globals_.new_zeros(len(globals_), grid[0] * grid[1])
         masks = make_mask(cfg.mask_strategy, scores, grid, generator, position_rate=rate, **mask_params(cfg))   # (2B,h,w)
-    habit = cfg.attention_habit_weight > 0
-    s = student(crops, masks, with_attention=habit, attention_blocks=cfg.attention_blocks)  # its attention only for the habit penalty
+    s = student(crops, masks)
     dino, targets = dino_loss(s['out'], t['out'], epoch, return_targets=True)   # targets once: loss and monitor
     out = dict(dino=dino, masks=masks, attention=attention, scores=scores, teacher_entropy=teacher_entropy(targets))
     if decoder is not None:
@@ -89,8 +90,9 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
         out['restore'] = restoration_loss(out['recon'], globals_, masks, cfg.restore_masked_only)
         out['loss'] = mst_loss(dino, out['restore'], cfg.restore_weight)
     else: out['loss'] = dino
-    if habit:
-        out['habit'] = attention_habit(s['attention'], masks)
+    if cfg.attention_habit_weight > 0:   # the student's own look at clean crops, which the teacher inherits
+        clean = crops[0][:max(2, len(crops[0]) // 4)]
+        out['habit'] = attention_habit(cls_attention(student.backbone, clean, blocks=cfg.attention_blocks, grad=True))
         out['loss'] = out['loss'] + cfg.attention_habit_weight * out['habit']
     return out
 
@@ -185,14 +187,14 @@ def _denormalize(x:Tensor, cfg:MSTConfig) -> Tensor:
     return x * torch.tensor(cfg.norm_std, device=x.device)[:, None, None] + torch.tensor(cfg.norm_mean, device=x.device)[:, None, None]
 
 @torch.no_grad()
-def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run`, `load_pretrained`)
+def reconstruct(parts:TrainedMST, # needs the student and the decoder (`Run.trained`, `load_pretrained`)
                 images:Tensor, # uint8 (n,3,H,W)
                 strategy:str|None=None, # default: the run's own
                 seed:int=0, # the mask draws
                ) -> dict:
     "The restoration path of an MST step on whole photos: crop, mask, decoder output (in [0, 1]), error per photo"
     if parts.student is None or parts.decoder is None:
-        raise ValueError('reconstructions need the student and the decoder: load the run with load_run(RUN) (its checkpoint)')
+        raise ValueError('reconstructions need the student and the decoder: load the run with Run(RUN).trained() (its checkpoint)')
     cfg, dev = parts.cfg, next(parts.teacher.parameters()).device
     x, grid = prepare_images(images.to(dev), cfg), (cfg.global_grid,) * 2
     att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks)                 # (n,N)
@@ -206,7 +208,7 @@ def reconstruct(parts:TrainedMST, # needs the student and the decoder (`load_run
     return dict(crop=crop, mask=mask.cpu(), recon=out, l1=(out - crop).abs().mean((1, 2, 3)), attention=att.cpu())
 
 # %% ../nbs/06b_model.ipynb #a36b8d50
-def save_pretrained(parts:TrainedMST, # from `load_run`
+def save_pretrained(parts:TrainedMST, # from `Run.trained`
                     dest:str|Path=PRETRAINED, # path stem: writes dest.safetensors (fp16) and dest.json
                     info:dict|None=None, # provenance kept in the json: command, data, k-NN
                    ) -> Path:
@@ -237,3 +239,34 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
         for name in ('teacher', 'student', 'decoder', 'position_stats'):
             if getattr(parts, name) is not None: load_part(getattr(parts, name), loaded, name, weights)
     return parts.eval()
+
+# %% ../nbs/06b_model.ipynb #62dd5abe
+def _checkpoint_of(run:Run, checkpoint:str|Path|None) -> Path:
+    "`checkpoint`, or the run's latest (checkpoint.pt, else checkpoint.prev.pt)"
+    ckpt = Path(checkpoint) if checkpoint is not None else run.latest_checkpoint()
+    if ckpt is None: raise FileNotFoundError(f'no checkpoint in {run.path} (checkpoint.pt or checkpoint.prev.pt)')
+    return ckpt
+
+@patch
+def teacher(self:Run, checkpoint:str|Path|None=None, # one of the run's checkpoint files; default: `backbone/`, else the latest
+           ) -> tuple[MaskedViT, MSTConfig]:
+    "The run's teacher backbone and its config"
+    if checkpoint is None and self.has_backbone: return MaskedViT(load_backbone(self.path)), self.config()
+    if checkpoint is None and self.latest_checkpoint() is None:
+        raise FileNotFoundError(f'no saved backbone or checkpoint in {self.path}')
+    state = read_checkpoint(_checkpoint_of(self, checkpoint))   # weights_only: a file carrying code is refused before any of it runs
+    cfg = MSTConfig(**state['cfg'])
+    vit, prefix = create_vit(cfg, drop_path_rate=0.0), 'teacher.backbone.vit.'
+    vit.load_state_dict({k[len(prefix):]: v for k, v in state['model'].items() if k.startswith(prefix)})
+    return MaskedViT(vit).eval(), cfg
+
+@patch
+def trained(self:Run, checkpoint:str|Path|None=None, # one of the run's checkpoint files; default: its latest
+           ) -> TrainedMST:
+    "Teacher, student, decoder (and position habits) of the run, from its checkpoint"
+    ckpt = _checkpoint_of(self, checkpoint)
+    state = read_checkpoint(ckpt)
+    cfg = MSTConfig(**state['cfg'])
+    module = StudentTeacher(cfg.replace(drop_path_rate=0.0))
+    module.load_state_dict(state['model'])
+    return TrainedMST.from_module(module, str(ckpt), cfg=cfg).eval()

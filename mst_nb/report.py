@@ -4,36 +4,34 @@
 
 # %% ../nbs/12_report.ipynb #4d0ea119
 from __future__ import annotations
-import argparse, base64, dataclasses, html, io, json, sys, time, warnings
+import argparse, base64, dataclasses, io, sys, time, warnings
 from pathlib import Path
 
+import jinja2
 import matplotlib
 import matplotlib.pyplot as plt
+from markupsafe import Markup
 
 import mst_nb
-from .callbacks import CheckpointError
 from .core import MSTConfig, atomic_write_text, command_name
 from .data import decoded_subset, load_images
 from .attention import attention_measures, mean_maps_figure
-from .eval import random_init_backbone, load_run, load_trained
+from .eval import random_init_backbone
 from .model import TrainedMST
+from .runs import CheckpointError, Run
 from .viz import attention_figure, curves_figure, masks_figure, neighbours_figure, reconstruction_figure
 from .callbacks import fixed_photos
 
 # %% auto #0
-__all__ = ['report_html', 'write_report', 'main']
+__all__ = ['report_context', 'report_html', 'write_report', 'main']
 
 # %% ../nbs/12_report.ipynb #bbfe3c42
 def _png(fig:plt.Figure, dpi:int=90) -> str:
-    "A figure as an inline <img>, and closed"
+    "A figure as a PNG `data:` URI, and closed"
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" alt="figure">'
+    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
 
-def _file_img(path:Path) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" alt="{html.escape(path.name)}">'
-
-def _table(rows:list[tuple]) -> str:
-    return '<table>' + ''.join('<tr>' + ''.join(f'<td>{html.escape(str(c))}</td>' for c in r) + '</tr>' for r in rows) + '</table>'
+def _file_png(path:Path) -> str: return 'data:image/png;base64,' + base64.b64encode(path.read_bytes()).decode()
 
 def _fmt(v) -> str: return f'{v:.2f}' if isinstance(v, float) else str(v)
 
@@ -60,82 +58,106 @@ table{border-collapse:collapse;font-size:.9em}td{border:1px solid #ddd;padding:.
 img{max-width:100%}.note{color:#8a5300;background:#fff6e0;padding:.4em .8em;border-radius:4px}
 .bad{color:#a00;font-weight:bold}.thumbs img{width:230px;margin:2px;border:1px solid #ccc}details{margin:.5em 0}"""
 
+_PAGE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>MST run {{ name }}</title>
+<style>{{ css }}</style></head><body>
+<h1>MST run: {{ name }}</h1><p>{{ where }} — report made {{ made }} with mst_nb {{ version }}</p>
+<h2>Summary</h2>
+{% for note in notes %}<p class="note">{{ note }}</p>
+{% endfor %}
+{% if summary is none %}
+<p class="note">no summary.json: the run has not finished (or was stopped); the curves below show the epochs it logged.</p>
+{% else %}
+{{ table(summary) }}
+{% if below_init is not none %}<p class="bad">The run ends {{ '%.2f' % below_init }} points below its own random init: it learned no better features.</p>{% endif %}
+{% endif %}
+<h2>Config</h2><p>Fields that differ from MSTConfig's defaults:</p>
+{{ table(changed) }}
+<details><summary>every field</summary>{{ table(every_field) }}</details>
+<h2>Training curves</h2>
+{% if curves %}<img src="{{ curves }}" alt="training curves">{% else %}<p class="note">{{ curves_note }}</p>{% endif %}
+<h2>Previews during training</h2>
+{% if previews %}
+<p>The last, after epoch {{ last_preview_epoch }}:</p><img src="{{ previews[-1] }}" alt="preview">
+{% if previews | length > 1 %}<details><summary>every preview</summary><div class="thumbs">{% for p in previews %}<img src="{{ p }}" alt="preview">{% endfor %}</div></details>{% endif %}
+{% else %}<p class="note">no previews/ (run with --preview-every N to get them)</p>{% endif %}
+{% for s in sections %}
+<h2>{{ s.title }}</h2>{% if s.text %}<p>{{ s.text }}</p>{% endif %}
+{% if s.rows %}{{ table(s.rows) }}{% endif %}
+{% for img in s.images %}<img src="{{ img }}" alt="{{ s.title }}">{% endfor %}
+{% endfor %}
+</body></html>
+""")
+_TABLE = jinja2.Environment(autoescape=True).from_string(
+    '<table>{% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>')
+
+def _table(rows:list[tuple]) -> Markup: return Markup(_TABLE.render(rows=rows))
+
+def _photo_sections(parts:TrainedMST, cfg:MSTConfig, spec:str, n_photos:int, device:str, notes:list[str]) -> list[dict]:
+    "The sections drawn from the run's photos: attention, its measures, masks, restorations, neighbours"
+    size = cfg.decode_size or cfg.global_crop_size
+    try: train, val = load_images(spec, 'train', size), load_images(spec, 'val', size)
+    except (FileNotFoundError, ValueError) as e: notes.append(f'data {spec!r} could not be read here ({e})'); return []
+    photos_from = val if val is not None and len(val) else train
+    photos, many = fixed_photos(photos_from, n_photos), decoded_subset(photos_from, 256, cfg.seed).images
+    measures = {'teacher': attention_measures(parts.teacher, many, cfg),
+                'random init': attention_measures(random_init_backbone(cfg).to(device), many, cfg)}
+    rows = [('', 'positional share', 'grey image r', 'follows content r', 'border share (area)', '60% of it on')]
+    rows += [(k, f"{r['positional_share']:.2f}", f"{r['grey_r']:.2f}", f"{r['follows_content']:.2f}",
+              f"{r['border_share']:.0%} ({r['border_area']:.0%})", f"{r['concentration']:.0%} of the patches") for k, r in measures.items()]
+    out = [dict(title="The teacher's attention", images=[_png(attention_figure(parts.teacher, photos, cfg))],
+                text="Last block, CLS → patches: the mean of the heads, the patches that hold 60% of it (DINO's view), and each head."),
+           dict(title='Does the attention see the photo?', rows=rows, images=[_png(mean_maps_figure(measures))],
+                text=f'On {len(many)} photos: how much of the attention is one fixed map of positions (positional share; a grey '
+                     "image's map against it), whether it moves when a photo's patches are shuffled (follows content), and its "
+                     'mean map. MST masks by this attention: a positional teacher masks the same places in every photo.'),
+           dict(title='Masks of every strategy', images=[_png(masks_figure(parts.teacher, photos, cfg))],
+                text='What the student would see; MST (the first) masks among the least attended half of the patches.')]
+    if parts.decoder is not None:
+        out.append(dict(title='What the decoder restores', images=[_png(reconstruction_figure(parts, photos))]))
+    if val is not None and val.labelled and train.labelled:
+        out.append(dict(title='Nearest neighbours', images=[_png(neighbours_figure(parts.teacher, train, val, cfg))],
+                        text="Val photos and their nearest train photos by cosine similarity of the teacher's CLS features (green: same class)."))
+    return out
+
+def report_context(run:str|Path, # a run folder written by mst_nb.train
+                   data:str|None=None, # where to take photos and neighbours from; default: the run's own data
+                   n_photos:int=6, device:str='cpu') -> dict:
+    "Everything the report page shows, gathered from the run folder (figures as PNG `data:` URIs)"
+    run = Run(run)
+    cfg, summary, notes = run.config(), run.summary(), []
+    gain = (summary or {}).get('knn_gain_over_random_init')
+    defaults = MSTConfig()
+    ctx = dict(name=run.path.resolve().name, where=str(run.path.resolve()), made=time.strftime('%Y-%m-%d %H:%M'),
+               version=mst_nb.__version__, css=_CSS, notes=notes, table=_table,
+               summary=None if summary is None else _summary_rows(summary),
+               below_init=-gain if gain is not None and gain <= 0 else None,
+               # each value as given (str: 0.005 and 1e-06, not rounded like the measurements)
+               changed=[(f.name, str(getattr(cfg, f.name))) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name)],
+               every_field=list(dataclasses.asdict(cfg).items()), curves=None, curves_note='no log.csv')
+    if run.log_path.is_file():
+        try: ctx['curves'] = _png(curves_figure(run, cfg))
+        except ValueError as e: ctx['curves_note'] = str(e)
+    previews = sorted((run/'previews').glob('epoch_*.png'))
+    ctx.update(previews=[_file_png(p) for p in previews], last_preview_epoch=int(previews[-1].stem.split('_')[1]) if previews else None)
+    try: parts = run.trained()
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
+        parts = TrainedMST(cfg, run.teacher()[0].eval(), source=str(run.path))
+        notes.append(f'no usable checkpoint ({e}): the teacher comes from the saved backbone, so there are no restorations')
+    for m in (parts.teacher, parts.student, parts.decoder):
+        if m is not None: m.to(device)
+    ctx['sections'] = _photo_sections(parts, cfg, data or cfg.data, n_photos, device, notes)
+    return ctx
+
 def report_html(run:str|Path, # a run folder written by mst_nb.train
                 data:str|None=None, # where to take photos and neighbours from; default: the run's own data
                 n_photos:int=6, device:str='cpu') -> str:
     "The run report as one HTML string"
-    run = Path(run)
-    if not (run/'config.json').is_file(): raise FileNotFoundError(f'{run} is not a run folder (no config.json)')
-    cfg = MSTConfig.load(run/'config.json')
-    summary = json.loads((run/'summary.json').read_text()) if (run/'summary.json').is_file() else None
-    body, notes = [], []
-    body.append(f'<h1>MST run: {html.escape(run.resolve().name)}</h1><p>{html.escape(str(run.resolve()))} — report made '
-                f'{time.strftime("%Y-%m-%d %H:%M")} with mst_nb {mst_nb.__version__}</p>')
-    body.append('<h2>Summary</h2>')
-    if summary is None: body.append('<p class="note">no summary.json: the run has not finished (or was stopped); '
-                                    'the curves below show the epochs it logged.</p>')
-    else:
-        body.append(_table(_summary_rows(summary)))
-        gain = summary.get('knn_gain_over_random_init')
-        if gain is not None and gain <= 0:
-            body.append(f'<p class="bad">The run ends {-gain:.2f} points below its own random init: it learned no better features.</p>')
-    defaults = MSTConfig()
-    # each value as given (str: 0.005 and 1e-06, not rounded like the measurements)
-    changed = [(f.name, str(getattr(cfg, f.name))) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name)]
-    body.append('<h2>Config</h2><p>Fields that differ from MSTConfig\'s defaults:</p>' + _table(changed))
-    body.append('<details><summary>every field</summary>' + _table(list(dataclasses.asdict(cfg).items())) + '</details>')
-    body.append('<h2>Training curves</h2>')
-    if (run/'log.csv').is_file():
-        try: body.append(_png(curves_figure(run, cfg)))
-        except ValueError as e: body.append(f'<p class="note">{html.escape(str(e))}</p>')
-    else: body.append('<p class="note">no log.csv</p>')
-    previews = sorted((run/'previews').glob('epoch_*.png')) if (run/'previews').is_dir() else []
-    body.append('<h2>Previews during training</h2>')
-    if previews:
-        body.append(f'<p>The last, after epoch {int(previews[-1].stem.split("_")[1])}:</p>' + _file_img(previews[-1]))
-        if len(previews) > 1:
-            body.append('<details><summary>every preview</summary><div class="thumbs">' + ''.join(_file_img(p) for p in previews) + '</div></details>')
-    else: body.append('<p class="note">no previews/ (run with --preview-every N to get them)</p>')
-    try: parts = load_run(run)
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
-        teacher, _ = load_trained(run)
-        parts = TrainedMST(cfg, teacher.eval(), source=str(run))
-        notes.append(f'no usable checkpoint ({e}): the teacher comes from the saved backbone, so there are no restorations')
-    for m in (parts.teacher, parts.student, parts.decoder):
-        if m is not None: m.to(device)
-    size = cfg.decode_size or cfg.global_crop_size
-    spec = data or cfg.data
-    try: train, val = load_images(spec, 'train', size), load_images(spec, 'val', size)
-    except (FileNotFoundError, ValueError) as e: train, val = None, None; notes.append(f'data {spec!r} could not be read here ({e})')
-    photos_from = val if val is not None and len(val) else train
-    if photos_from is not None:
-        photos = fixed_photos(photos_from, n_photos)
-        body.append("<h2>The teacher's attention</h2><p>Last block, CLS → patches: the mean of the heads, the patches that "
-                    'hold 60% of it (DINO\'s view), and each head.</p>' + _png(attention_figure(parts.teacher, photos, cfg)))
-        many = decoded_subset(photos_from, 256, cfg.seed).images
-        measures = {'teacher': attention_measures(parts.teacher, many, cfg),
-                    'random init': attention_measures(random_init_backbone(cfg).to(device), many, cfg)}
-        rows = [('', 'positional share', 'grey image r', 'follows content r', 'border share (area)', '60% of it on')]
-        rows += [(k, f"{r['positional_share']:.2f}", f"{r['grey_r']:.2f}", f"{r['follows_content']:.2f}",
-                  f"{r['border_share']:.0%} ({r['border_area']:.0%})", f"{r['concentration']:.0%} of the patches") for k, r in measures.items()]
-        body.append(f"<h2>Does the attention see the photo?</h2><p>On {len(many)} photos: how much of the attention is one "
-                    'fixed map of positions (positional share; a grey image\'s map against it), whether it moves when a photo\'s '
-                    'patches are shuffled (follows content), and its mean map. MST masks by this attention: a positional '
-                    'teacher masks the same places in every photo.</p>' + _table(rows) + _png(mean_maps_figure(measures)))
-        body.append('<h2>Masks of every strategy</h2><p>What the student would see; MST (the first) masks among the least '
-                    'attended half of the patches.</p>' + _png(masks_figure(parts.teacher, photos, cfg)))
-        if parts.decoder is not None:
-            body.append("<h2>What the decoder restores</h2>" + _png(reconstruction_figure(parts, photos)))
-        if val is not None and val.labelled and train.labelled:
-            body.append('<h2>Nearest neighbours</h2><p>Val photos and their nearest train photos by cosine similarity of the '
-                        "teacher's CLS features (green: same class).</p>" + _png(neighbours_figure(parts.teacher, train, val, cfg)))
-    if notes: body.insert(2, ''.join(f'<p class="note">{html.escape(n)}</p>' for n in notes))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>MST run {html.escape(run.resolve().name)}</title>'
-            f'<style>{_CSS}</style></head><body>' + '\n'.join(body) + '</body></html>\n')
+    return _PAGE.render(**report_context(run, data, n_photos, device))
 
 def write_report(run:str|Path, out:str|Path|None=None, **kwargs) -> Path:
     "Write `report_html(run)` to `out` (default: RUN/report.html), atomically"
-    out = Path(out) if out else Path(run)/'report.html'
+    out = Path(out) if out else Run(run)/'report.html'
     with warnings.catch_warnings(), matplotlib.rc_context({'figure.max_open_warning': 0}):
         warnings.filterwarnings('ignore', message='.*tight_layout.*')
         atomic_write_text(out, report_html(run, **kwargs))

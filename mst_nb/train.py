@@ -4,17 +4,18 @@
 
 # %% ../nbs/09_train.ipynb #17fd5fb0
 from __future__ import annotations
-import argparse, contextlib, dataclasses, errno, json, os, resource, shlex, shutil, signal, sys, threading, time, typing, warnings
+import argparse, contextlib, dataclasses, errno, os, resource, shlex, shutil, signal, sys, threading, time, typing, warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from fastcore.docments import docments
-from .core import (PRESETS, ConfigError, FolderInUseError, FolderLock, MSTConfig, atomic_write_text, command_name, parse_field,
+from .core import (PRESETS, ConfigError, FolderInUseError, MSTConfig, command_name, parse_field,
                          seed_everything)  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import num_distrib, rank_distrib
 
-from .callbacks import CheckpointError, NonFiniteError, previous_checkpoint, read_resumable
+from .callbacks import NonFiniteError
+from .runs import CheckpointError, Run, read_resumable
 from .model import unwrap
 from .data import mst_dls
 from .knn import gather_objects
@@ -78,6 +79,8 @@ def _processes_in_sync(module) -> bool:
     every = gather_objects(torch.stack([p.detach().double().sum() for p in module.teacher.parameters()]).cpu())
     return all(torch.equal(every[0], s) for s in every)
 
+
+# %% ../nbs/09_train.ipynb #19505184
 MAY_CHANGE_ON_RESUME = ('epochs', 'out_dir', 'preview_every', 'compile')   # a run may go on longer, from a moved folder,
                                                                            # with other previews, compiled or not
 
@@ -92,13 +95,24 @@ def config_differences(saved:dict, # a run's config as saved (its checkpoint's `
 
 def _same_run(cfg:MSTConfig, state:dict, ckpt:Path):
     "Refuse to resume `ckpt` with other settings than its run's, naming each field that differs"
-    saved, what = state.get('cfg'), ckpt
-    if saved is None and (Path(cfg.out_dir)/'config.json').is_file():   # a checkpoint from before checkpoints held the config
-        what = Path(cfg.out_dir)/'config.json'; saved = json.loads(what.read_text())
+    saved, what, run = state.get('cfg'), ckpt, Run(cfg.out_dir)
+    if saved is None and run.config_path.is_file():   # a checkpoint from before checkpoints held the config
+        what, saved = run.config_path, run.saved_config()
     diff = config_differences(saved or {}, cfg)
     if diff: raise ConfigError(f"{what} differs from this command's config in {', '.join(diff)}: resume with the run's own "
                                f"settings (only {', '.join('--' + n.replace('_', '-') for n in MAY_CHANGE_ON_RESUME)} may change)")
 
+def _to_resume(run:Run, resume:str|None) -> Path|None:
+    "The checkpoint this command continues: `resume`'s, the run's own latest for 'auto', or None (refused where a run is)"
+    found = run.latest_checkpoint()   # checkpoint.prev.pt where a kill fell between a save's two renames
+    if resume == 'auto': return found
+    if resume is None and found is not None:
+        raise FileExistsError(f'{run.path} already holds a run ({found}); pass --resume auto to continue it, '
+                              'or choose another --out')
+    return None if resume is None else Path(resume)
+
+
+# %% ../nbs/09_train.ipynb #f42c8767
 def train(cfg:MSTConfig, # the run's settings
           resume:str|None=None, # a checkpoint, 'auto' (OUT's own if there is one) or None (refuse a folder with a run)
           device=None, # default: the GPU if there is one
@@ -106,67 +120,69 @@ def train(cfg:MSTConfig, # the run's settings
          ) -> dict:
     "Pre-train with `cfg`; returns the summary it also writes to `out_dir/summary.json`"
     # the first process holds OUT for the whole run: a second run started there is refused at once (`FolderLock`)
-    with FolderLock(cfg.out_dir) if rank_distrib() == 0 else contextlib.nullcontext():
+    with Run(cfg.out_dir).lock() if rank_distrib() == 0 else contextlib.nullcontext():
         return _train(cfg, resume, device, max_memory_gb, num_workers)
 
 def _train(cfg:MSTConfig, resume:str|None, device, max_memory_gb:float, num_workers:int|None) -> dict:
-    out, main = Path(cfg.out_dir), rank_distrib() == 0
-    ckpt = out/'checkpoint.pt'
-    found = next((p for p in (ckpt, previous_checkpoint(ckpt)) if p.is_file()), None)   # .prev: a kill between renames
-    if resume == 'auto': resume = found
-    elif resume is None and found is not None:
-        raise FileExistsError(f'{out} already holds a run ({found}); pass --resume auto to continue it, '
-                              'or choose another --out')
-    state = None
+    "The steps of `train`, in order; only the first process writes"
+    run, main = Run(cfg.out_dir), rank_distrib() == 0
+    resume, state = _to_resume(run, resume), None
     if resume is not None:
         state, resume = read_resumable(resume)   # a damaged file: the previous checkpoint, with a warning
         if main: _same_run(cfg, state, resume)     # before anything is written
     seed_everything(cfg.seed, rank=rank_distrib())
-    if device is None and torch.cuda.is_available() and num_distrib() > 1:   # one GPU per process, data included
-        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
-    dls = mst_dls(cfg, device=device, max_memory_gb=max_memory_gb, num_workers=num_workers)
-    learn = mst_learner(cfg, dls, out_dir=out)               # a bad arch or data stops here, before OUT is touched
+    dls = mst_dls(cfg, device=_process_device(device), max_memory_gb=max_memory_gb, num_workers=num_workers)
+    learn = mst_learner(cfg, dls, out_dir=run.path)           # a bad arch or data stops here, before OUT is touched
     if resume is not None: resume_from(learn, resume, state)   # and a checkpoint that does not load
-    if main: out.mkdir(parents=True, exist_ok=True); cfg.save(out/'config.json')   # only once all of that has worked
-    t0, in_sync = time.perf_counter(), None
-    if num_distrib() > 1:
-        from fastai.distributed import DistributedTrainer  # noqa: F401  (adds Learner.distrib_ctx)
-        # CPU processes: Accelerate's gloo group (it only takes CPU processes for distributed when told `cpu`), and
-        # no SyncBatchNorm (the decoder's norm; it needs GPUs), so each process keeps its own batch statistics
-        cpu = dls.device.type == 'cpu'
-        with distributed_loaders(learn).distrib_ctx(sync_bn=not cpu, cpu=cpu):
-            fit_mst(learn)
-            in_sync = _processes_in_sync(unwrap(learn.model))
-        if not in_sync: warnings.warn('the processes ended with different teacher weights: their gradients were not '
-                                      'synchronised (is the process group set up?); the saved model is the first process\'s')
-    else: fit_mst(learn)
+    if main: run.save_config(cfg)                              # only once all of that has worked
+    t0 = time.perf_counter()
+    in_sync = _fit(learn)
     wall = time.perf_counter() - t0
-    summary = {}
-    if learn.first_epoch >= cfg.epochs and (out/'summary.json').is_file():   # resumed a finished run: nothing to do
-        return dict(json.loads((out/'summary.json').read_text()), already_complete=True)
-    if main:
-        module = unwrap(learn.model)
-        save_backbone(module.teacher.backbone.vit, cfg, out)
-        log = (out/'log.csv').read_text().splitlines()
-        import csv as _csv
-        rows = list(_csv.DictReader(log))
-        last = rows[-1] if rows else {}
-        base = learn.knn_baselines or {}
-        _, knn, knn_student = learn.knn_monitor.history[-1] if learn.knn_monitor.history else (None, None, None)
-        summary = dict(knn_top1=knn, knn_student=knn_student,
-                       knn_random_init=base.get('random_init'), knn_raw_pixels=base.get('raw_pixels'),
-                       knn_gain_over_random_init=knn - base['random_init'] if knn is not None and 'random_init' in base else None,
-                       epochs=cfg.epochs, resumed_from=str(resume) if resume else None,
-                       final_loss=float(last['loss']) if last else None, final_dino=float(last['dino']) if last else None,
-                       final_restore=float(last['restore']) if last and last.get('restore') else None,
-                       images_per_s=(sum(float(r['images_per_s']) for r in rows) / len(rows)) if rows else None,
-                       peak_memory_mb=_peak_memory_mb(dls.device), wall_seconds=wall,
-                       processes=max(1, num_distrib()), processes_in_sync=in_sync,
-                       config=str(out/'config.json'), checkpoint=str(ckpt), log=str(out/'log.csv'),
-                       backbone=str(out/'backbone.safetensors'))
-        atomic_write_text(out/'summary.json', json.dumps(summary, indent=2) + '\n')
-    return summary
+    if learn.first_epoch >= cfg.epochs and run.finished:       # resumed a finished run: nothing to do
+        return dict(run.summary(), already_complete=True)
+    if not main: return {}
+    save_backbone(unwrap(learn.model).teacher.backbone.vit, cfg, run.path)
+    return run.write_summary(_summary(run, learn, cfg, resume, wall, in_sync))
 
+def _process_device(device):
+    "`device`, or under several processes on GPUs the GPU of this process's local rank (data included)"
+    if device is None and torch.cuda.is_available() and num_distrib() > 1:
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank_distrib()))); torch.cuda.set_device(device)
+    return device
+
+def _fit(learn) -> bool|None:
+    "Fit, inside fastai's `distrib_ctx` under several processes; whether they ended in sync (None: one process)"
+    if num_distrib() <= 1: fit_mst(learn); return None
+    from fastai.distributed import DistributedTrainer  # noqa: F401  (adds Learner.distrib_ctx)
+    # CPU processes: Accelerate's gloo group (it only takes CPU processes for distributed when told `cpu`), and
+    # no SyncBatchNorm (the decoder's norm; it needs GPUs), so each process keeps its own batch statistics
+    cpu = learn.dls.device.type == 'cpu'
+    with distributed_loaders(learn).distrib_ctx(sync_bn=not cpu, cpu=cpu):
+        fit_mst(learn)
+        in_sync = _processes_in_sync(unwrap(learn.model))
+    if not in_sync: warnings.warn('the processes ended with different teacher weights: their gradients were not '
+                                  'synchronised (is the process group set up?); the saved model is the first process\'s')
+    return in_sync
+
+def _summary(run:Run, learn, cfg:MSTConfig, resume:Path|None, wall:float, in_sync:bool|None) -> dict:
+    "What summary.json holds at the end of a run: the final k-NN with its baselines, losses, speed, where each file is"
+    rows = run.log_rows()
+    last, base = (rows[-1] if rows else {}), (learn.knn_baselines or {})
+    _, knn, knn_student = learn.knn_monitor.history[-1] if learn.knn_monitor.history else (None, None, None)
+    return dict(knn_top1=knn, knn_student=knn_student,
+                knn_random_init=base.get('random_init'), knn_raw_pixels=base.get('raw_pixels'),
+                knn_gain_over_random_init=knn - base['random_init'] if knn is not None and 'random_init' in base else None,
+                epochs=cfg.epochs, resumed_from=str(resume) if resume else None,
+                final_loss=float(last['loss']) if last else None, final_dino=float(last['dino']) if last else None,
+                final_restore=float(last['restore']) if last and last.get('restore') else None,
+                images_per_s=(sum(float(r['images_per_s']) for r in rows) / len(rows)) if rows else None,
+                peak_memory_mb=_peak_memory_mb(learn.dls.device), wall_seconds=wall,
+                processes=max(1, num_distrib()), processes_in_sync=in_sync,
+                config=str(run.config_path), checkpoint=str(run.checkpoint_path), log=str(run.log_path),
+                backbone=str(run.backbone_dir))
+
+
+# %% ../nbs/09_train.ipynb #a02a8a1d
 def knn_report(s:dict) -> str:
     "The summary's k-NN beside its baselines, in words: how far above (or below) random init and raw pixels"
     if s.get('knn_top1') is None: return 'k-NN: not measured (the data has no labelled val split of two classes or more)'
@@ -181,6 +197,8 @@ def knn_report(s:dict) -> str:
         line += '\n  this run ends at or below its own random init: it has learned nothing the k-NN can see'
     return line
 
+
+# %% ../nbs/09_train.ipynb #83241fba
 class Terminated(BaseException):
     "SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so a stopped run says what it kept"
 
@@ -188,7 +206,7 @@ def _raise_terminated(signum, frame): raise Terminated()
 
 def _kept(out:Path, cfg:MSTConfig, argv:list[str], resumable:bool=True) -> str:
     "What a stopped run left in `out`, and (if `resumable`) the command that continues it"
-    ckpt = next((p for p in (out/'checkpoint.pt', previous_checkpoint(out/'checkpoint.pt')) if p.is_file()), None)
+    ckpt = Run(out).latest_checkpoint()
     if ckpt is None: return f'nothing was saved yet (no checkpoint in {out})'
     try: done = f"after epoch {torch.load(ckpt, map_location='cpu', weights_only=True, mmap=True)['epoch'] + 1} of {cfg.epochs}"
     except Exception: done = 'of an earlier epoch'
@@ -230,6 +248,8 @@ def error_line(e:BaseException, # what stopped the run
         return f'error: {_message(e)}'
     return f'error: {type(e).__name__}: {_message(e)} (run again with --debug for the traceback)'
 
+
+# %% ../nbs/09_train.ipynb #1f089209
 def main(argv:list[str]|None=None):
     "Entry point of `python -m mst_nb.train`"
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -251,8 +271,8 @@ def main(argv:list[str]|None=None):
     if s:
         print('\n' + knn_report(s))
         print(f"images/s: {s['images_per_s']:.0f}   peak memory: {s['peak_memory_mb']:.0f} MB   wall: {s['wall_seconds']:.0f} s")
-        print(f"saved in {cfg.out_dir}/: backbone/ (timm: local-dir:), backbone.safetensors + backbone.json, checkpoint.pt, log.csv, "
-              f"config.json, summary.json")
+        print(f"saved in {cfg.out_dir}/: backbone/ (timm: local-dir:), checkpoint.pt, log.csv, config.json, summary.json")
+
 
 # %% ../nbs/09_train.ipynb #8f4c53cb
 if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules: main()

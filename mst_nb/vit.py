@@ -18,8 +18,9 @@ from safetensors.torch import load_file
 from timm.models import save_for_hf
 from timm.models.vision_transformer import VisionTransformer
 
-from .core import ConfigError, MSTConfig, atomic_write_text
+from .core import ConfigError, MSTConfig
 from .data import ASSETS
+from .runs import Run
 
 # %% auto #0
 __all__ = ['PRETRAINED', 'create_vit', 'MaskedViT', 'cls_attention', 'DINOHead', 'ViTWithHead', 'save_timm_folder',
@@ -117,16 +118,17 @@ def _blocks_with_attention(model:MaskedViT, t:Tensor, # tokens (B,T,D) entering 
         maps.append(_last_block_cls_attention(block, t, model.n_prefix, per_head)); t = block(t)
     return t, torch.stack(maps).mean(0)                                               # each row still sums to 1
 
-@torch.no_grad()
 def cls_attention(model:MaskedViT, x:Tensor,
                   per_head:bool=False, # (B, heads, N) instead of the head mean
                   blocks:int=1, # average over the last `blocks` blocks (MST: 1, the last block alone)
+                  grad:bool=False, # keep the graph (a loss on the attention); by default nothing is recorded
                  ) -> Tensor:
     "The last block's CLS→patch attention of `model` on images `x`: (B, N), each row summing to 1"
-    if blocks == 1:   # the last block's input is all it needs: its own output is never computed
-        t = model.vit.blocks[:-1](model.embed(x))
-        return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix, per_head)
-    return _blocks_with_attention(model, model.embed(x), blocks, per_head)[1]
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        if blocks == 1:   # the last block's input is all it needs: its own output is never computed
+            t = model.vit.blocks[:-1](model.embed(x))
+            return _last_block_cls_attention(model.vit.blocks[-1], t, model.n_prefix, per_head)
+        return _blocks_with_attention(model, model.embed(x), blocks, per_head)[1]
 
 # %% ../nbs/03_vit.ipynb #73d952ee
 @patch
@@ -230,27 +232,19 @@ def save_timm_folder(vit, cfg:MSTConfig, folder:str|Path) -> Path:
     os.replace(tmp, folder); shutil.rmtree(old, ignore_errors=True)
     return folder
 
-def _link(src:Path, dst:Path):
-    "`dst` as a hard link to `src` (one copy on disk), or a copy where the file system has no hard links; atomic"
-    tmp = dst.with_name(f'.{dst.name}.tmp'); tmp.unlink(missing_ok=True)
-    try: os.link(src, tmp)
-    except OSError: shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+def save_backbone(vit, cfg:MSTConfig, run_dir:str|Path) -> Path:
+    "Write the teacher backbone into the run folder as timm's folder `backbone/` (loadable with `local-dir:`)"
+    return save_timm_folder(vit, cfg, Run(run_dir).backbone_dir)
 
-def save_backbone(vit, cfg:MSTConfig, out_dir:str|Path) -> Path:
-    "Write `backbone.safetensors` + `backbone.json` (timm architecture + arguments) and the timm folder `backbone/` into `out_dir`"
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    save_timm_folder(vit, cfg, out/'backbone')
-    _link(out/'backbone'/'model.safetensors', out/'backbone.safetensors')   # the same weights: stored once
-    atomic_write_text(out/'backbone.json', json.dumps(dict(architecture=cfg.arch, model_args=_model_args(cfg)), indent=2))
-    return out/'backbone.safetensors'
+def load_backbone(run_dir:str|Path):
+    "A run's saved teacher backbone as a timm model: `backbone/` through timm's `local-dir:` (older runs' backbone.json too)"
+    run = Run(run_dir)
+    if (run.backbone_dir/'config.json').is_file(): return timm.create_model(f'local-dir:{run.backbone_dir}', pretrained=True)
+    weights, meta = (run.path/name for name in Run.OLD_BACKBONE)
+    if not meta.is_file(): raise FileNotFoundError(f'no saved backbone in {run.path} (neither backbone/ nor backbone.json)')
+    meta = json.loads(meta.read_text())
+    return timm.create_model(meta['architecture'], pretrained=True, pretrained_cfg_overlay=dict(file=str(weights)), **meta['model_args'])
 
-def load_backbone(out_dir:str|Path):
-    "The saved teacher backbone as a timm model, through `timm.create_model`"
-    out = Path(out_dir)
-    meta = json.loads((out/'backbone.json').read_text())
-    return timm.create_model(meta['architecture'], pretrained=True,
-                             pretrained_cfg_overlay=dict(file=str(out/'backbone.safetensors')), **meta['model_args'])
 
 # %% ../nbs/03_vit.ipynb #4876a9af
 PRETRAINED = ASSETS/'pretrained'   # pretrained.safetensors, pretrained.json, pretrained_log.csv beside the sample

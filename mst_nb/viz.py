@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_viz.ipynb #5308cdd8
 from __future__ import annotations
-import csv, json, math
+import json, math
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from .attention import attention_mass_mask
 from .data import ASSETS, ImageSet
-from .eval import DENSE_EXAMPLES
+from .runs import Run, read_log
 from .knn import extract_features, prepare_images
 from .losses import teacher_temp_schedule
 from .masking import bare_axes, display_crops, image_array, make_mask, mask_params, masked_array, patch_map_array
@@ -28,8 +28,8 @@ from .vit import MaskedViT, cls_attention
 # %% auto #0
 __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figure', 'object_boxes', 'box_patches',
            'object_shares', 'on_object', 'on_object_table', 'object_figure', 'reconstruction_figure',
-           'nearest_neighbours', 'neighbours_figure', 'read_log', 'curves_figure', 'arm_of', 'seed_runs',
-           'seed_summaries', 'knn_on', 'dense_on', 'ablation_panels', 'dense_panels']
+           'nearest_neighbours', 'neighbours_figure', 'curves_figure', 'knn_on', 'dense_on', 'ablation_panels',
+           'dense_panels']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
 def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
@@ -192,7 +192,7 @@ def reconstruction_figure(parts:TrainedMST, images:Tensor, strategy:str|None=Non
         axs[i, 0].imshow(img); axs[i, 1].imshow(masked_array(img, r['mask'][i], S)); axs[i, 2].imshow(image_array(r['recon'][i]))
         axs[i, 1].set_xlabel(f"{int(r['mask'][i].sum())}/{r['mask'][i].numel()} masked", fontsize=7)
         axs[i, 2].set_xlabel(f"L1 {r['l1'][i]:.3f}", fontsize=7)
-    for ax, t in zip(axs[0], ['global crop', f"student's input", "decoder's output"]): ax.set_title(t, fontsize=9)
+    for ax, t in zip(axs[0], ['global crop', "student's input", "decoder's output"]): ax.set_title(t, fontsize=9)
     bare_axes(axs); fig.tight_layout()
     return fig
 
@@ -229,26 +229,19 @@ def neighbours_figure(backbone:MaskedViT, train:ImageSet, val:ImageSet, cfg:MSTC
     return fig
 
 # %% ../nbs/11_viz.ipynb #d987ba9d
-def read_log(run:str|Path, # a run folder or its log.csv
-            ) -> dict[str, np.ndarray]:
-    "A run's log.csv as one float array per column (NaN where a figure was not measured that epoch)"
-    path = Path(run); path = path/'log.csv' if path.is_dir() else path
-    if not path.is_file(): raise FileNotFoundError(f'no log.csv at {run}')
-    with open(path, newline='') as f: rows = list(csv.DictReader(f))
-    if not rows: raise ValueError(f'{path} has no epochs yet')
-    return {k: np.array([float(r[k]) if r.get(k) not in (None, '') else np.nan for r in rows]) for k in rows[0]}
-
-def curves_figure(run:str|Path, # a run folder or its log.csv (config.json beside it gives the teacher temperature)
-                  cfg:MSTConfig|None=None,
+def curves_figure(run:str|Path, # a run folder, or a log.csv (a shipped model's)
+                  cfg:MSTConfig|None=None, # for the teacher temperature; default: the run's config
                  ) -> plt.Figure:
     "Losses, k-NN with the run's baselines, the teacher's attention measures (when logged) and the schedules, by epoch"
-    log, path = read_log(run), Path(run)
-    saved = (path if path.is_dir() else path.parent)/'config.json'
-    if cfg is None and saved.is_file(): cfg = MSTConfig.load(saved)
+    if Path(run).is_dir():
+        run = Run(run)
+        log = run.log()
+        if cfg is None and run.config_path.is_file(): cfg = run.config()
+    else: log = read_log(run)
     ep = log['epoch'] + 1
     attn = {k: log[k] for k in ('attn_positional', 'attn_follows') if k in log and np.isfinite(log[k]).any()}
     fig, axs = plt.subplots(1, 4 + bool(attn), figsize=(15 + 3.7 * bool(attn), 3.2))
-    for k in ('loss', 'dino', 'restore'):
+    for k in ('loss', 'dino', 'restore', 'habit'):
         if np.isfinite(log.get(k, [np.nan])).any(): axs[0].plot(ep, log[k], marker='.', label=k)
     axs[0].set_title('losses')
     for k, label, style in (('knn_top1', 'teacher', dict(marker='o')), ('knn_student', 'student', dict(marker='s', ms=4)),
@@ -273,37 +266,6 @@ def curves_figure(run:str|Path, # a run folder or its log.csv (config.json besid
     return fig
 
 # %% ../nbs/11_viz.ipynb #eb3e29c2
-def arm_of(run:str|Path, # a run folder or its name in a sweep
-          ) -> tuple[str, int|None]:
-    "A sweep's run name as its arm and seed: 'mst_seed1' → ('mst', 1); 'mst' → ('mst', None), a run named without --seeds"
-    name = Path(run).name
-    arm, sep, seed = name.rpartition('_seed')
-    return (arm, int(seed)) if sep and arm and seed.isdigit() else (name, None)
-
-def seed_runs(*run_dirs:str|Path, # runs folders of sweeps (`bench/results/sweep_NAME/runs`), runs named ARM_seedN or ARM
-              arm:str, # the arm to read
-              seeds=None, # the seeds to keep (default: all there are)
-             ) -> dict[int, Path]:
-    "{seed: run folder} of one arm's finished runs across sweeps, by seed (a later folder's run of a seed wins)"
-    out = {}
-    for d in map(Path, run_dirs):
-        if not d.is_dir(): raise FileNotFoundError(f'no runs folder at {d}')
-        found = {}
-        for p in sorted(d.iterdir()):
-            a, seed = arm_of(p)
-            if a == arm and seed is not None and (p/'summary.json').is_file(): found[seed] = p
-        # a run a sweep without --seeds named (`ARM`) counts as its config's seed, unless an ARM_seedN run has that seed
-        bare = d/arm
-        if (bare/'summary.json').is_file():
-            cfg = bare/'config.json'
-            found.setdefault(json.loads(cfg.read_text()).get('seed', 0) if cfg.is_file() else 0, bare)
-        out.update({seed: p for seed, p in found.items() if seeds is None or seed in seeds})
-    return dict(sorted(out.items()))
-
-def seed_summaries(*run_dirs:str|Path, arm:str, seeds=None) -> dict[int, dict]:
-    "{seed: summary.json} of the runs `seed_runs` finds"
-    return {seed: json.loads((p/'summary.json').read_text()) for seed, p in seed_runs(*run_dirs, arm=arm, seeds=seeds).items()}
-
 ABLATION_MEASURES = {  # title: (the run's figure, its random init's, raw pixels') in summary.json
     'weighted 20-NN': ('knn_top1', 'knn_random_init', 'knn_raw_pixels'),
     'linear probe': ('linear.top1', 'linear.random_init_top1', 'linear.raw_pixels_top1')}
@@ -367,7 +329,7 @@ def ablation_panels(arms:dict[str, list[dict]], # {arm's label: the summary.json
     return axes
 
 # %% ../nbs/11_viz.ipynb #c85dbf7c
-def dense_panels(arms:dict[str, str|Path], # {arm's label: a run folder holding dense_examples.safetensors}
+def dense_panels(arms:dict[str, str|Path], # {arm's label: a run folder (or `Run`) holding dense_examples.safetensors}
                  n:int=4, # mosaics, one per row
                  probe:str='linear', # whose predictions: 'linear' or 'knn'
                  classes:list[str]|None=None, # class names for the legend
@@ -375,7 +337,7 @@ def dense_panels(arms:dict[str, str|Path], # {arm's label: a run folder holding 
     "Val mosaics, their patches' true classes and each arm's predicted classes (one colour per class), per-mosaic accuracy below"
     shown = {}
     for arm, run in arms.items():
-        f = Path(run)/DENSE_EXAMPLES
+        f = Run(run).dense_examples_path
         if not f.is_file(): raise FileNotFoundError(f"arm {arm!r}: no {f}; run `python -m mst_nb.eval dense --ckpt {run}`")
         shown[arm] = load_file(str(f))
     first = next(iter(shown.values()))

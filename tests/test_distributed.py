@@ -89,7 +89,7 @@ def test_two_processes_stay_in_sync_and_resume_exactly(tmp_path):
 
     resumed = _run_two(out, '--resume', 'auto')
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
+    a, b = load_file(tmp_path/'whole'/'backbone'/'model.safetensors'), load_file(out/'backbone'/'model.safetensors')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     sa, sb = ckpt['model'], torch.load(out/'checkpoint.pt', weights_only=True)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa), 'student, decoder or DINO centre differ after resume'

@@ -46,5 +46,5 @@ def test_lazy_folder_trains_monitors_and_resumes_exactly(jpeg_folder, tmp_path, 
     resumed = subprocess.run(_args(jpeg_folder, out, workers) + ['--resume', 'auto'], capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
+    a, b = load_file(tmp_path/'whole'/'backbone'/'model.safetensors'), load_file(out/'backbone'/'model.safetensors')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), 'killed + resumed != uninterrupted'

@@ -1,5 +1,5 @@
-"""The package's modules form one map that runs one way, the order of the notebooks that export them: core → data →
-augment → vit → masking → decoder → losses → knn → model → attention → callbacks → learner → train → eval → viz →
+"""The package's modules form one map that runs one way, the order of the notebooks that export them: core → runs → data →
+augment → vit → masking → decoder → losses → knn → model → attention → callbacks → checkpoint → learner → train → eval → viz →
 report. A module imports only modules before it (at the top or inside a function alike), nothing imports the
 training command line (`train`), and no private name (`_x`) is imported from another module."""
 import ast, re

@@ -36,7 +36,7 @@ def test_killed_run_resumes_exactly(tmp_path):
 
     resumed = _train(out, '--resume', 'auto')
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = load_file(tmp_path/'whole'/'backbone.safetensors'), load_file(out/'backbone.safetensors')
+    a, b = load_file(tmp_path/'whole'/'backbone'/'model.safetensors'), load_file(out/'backbone'/'model.safetensors')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     sa = torch.load(tmp_path/'whole'/'checkpoint.pt', weights_only=True)["model"]
     sb = torch.load(out/'checkpoint.pt', weights_only=True)["model"]

@@ -7,13 +7,11 @@ pretrained_log.csv (the run's log, for the curves). The json records the trainin
 its data, and the k-NN measured here on the bundled sample (train → val), with the random-init and raw-pixel
 baselines on the same split, so the package says what it ships.
 """
-import argparse, json, shutil, warnings
-from pathlib import Path
+import argparse, shutil, sys, warnings
 
-import torch
 
 from mst_nb.data import load_sample
-from mst_nb.eval import load_run
+from mst_nb.runs import Run
 from mst_nb.model import load_pretrained, save_pretrained
 from mst_nb.vit import PRETRAINED
 from mst_nb.knn import extract_features, knn_top1, raw_pixel_knn
@@ -29,9 +27,9 @@ def main():
     ap.add_argument('run', help='a finished run folder (checkpoint.pt, summary.json, log.csv)')
     ap.add_argument('--command', required=True, help='the command that trained it')
     a = ap.parse_args()
-    run = Path(a.run)
-    parts = load_run(run)
-    summary = json.loads((run/'summary.json').read_text())
+    run = Run(a.run)
+    parts, summary = run.trained(), run.summary()
+    if summary is None: sys.exit(f'error: {run.path} has not finished (no summary.json)')
     info = dict(command=a.command, data=parts.cfg.data, epochs=parts.cfg.epochs,
                 run_knn_top1=summary['knn_top1'], run_knn_random_init=summary['knn_random_init'],
                 run_knn_raw_pixels=summary['knn_raw_pixels'])
@@ -48,7 +46,7 @@ def main():
                        f"{info['sample_knn_raw_pixels']:.1f}%); on its own data's val split {summary['knn_top1']:.2f}% "
                        f"(random init {summary['knn_random_init']:.2f}%, raw pixels {summary['knn_raw_pixels']:.2f}%)")
     save_pretrained(parts, PRETRAINED, info)
-    shutil.copyfile(run/'log.csv', PRETRAINED.with_name('pretrained_log.csv'))
+    shutil.copyfile(run.log_path, PRETRAINED.with_name('pretrained_log.csv'))
     print(info['summary'])
     for f in PRETRAINED.parent.glob('pretrained*'): print(f'{f}: {f.stat().st_size / 1024:.0f} KB')
 
