@@ -35,7 +35,12 @@ def load_trained(path:str|Path, # a run folder, one of its checkpoint files, or 
     if str(path) == 'pretrained' and not path.exists():
         shipped = load_pretrained()
         return shipped.teacher, shipped.cfg
-    return Run(path).teacher() if path.is_dir() else Run(path.parent).teacher(path)
+    run, checkpoint = _run_and_file(path)
+    return run.teacher(checkpoint)
+
+def _run_and_file(path:Path) -> tuple[Run, Path|None]:
+    "What `--ckpt` names: a run folder (its own latest files), or one of its checkpoint files"
+    return (Run(path), None) if path.is_dir() else (Run(path.parent), path)
 
 def labelled_splits(spec:str, cfg:MSTConfig):
     "The train and val splits of `spec` at the run's decode size; both must be labelled"
@@ -422,8 +427,8 @@ def dense_table(r:dict) -> str:
 def load_run(path:str|Path, # a run folder or one of its checkpoint files
             ) -> TrainedMST:
     "What `--ckpt` names, with the student and decoder too: `Run.trained` of a folder or a checkpoint file"
-    path = Path(path)
-    return Run(path).trained() if path.is_dir() else Run(path.parent).trained(path)
+    run, checkpoint = _run_and_file(Path(path))
+    return run.trained(checkpoint)
 
 # %% ../nbs/10_eval.ipynb #30d92eea
 def _plain_measures(m:dict) -> dict:

@@ -241,10 +241,10 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
     return parts.eval()
 
 # %% ../nbs/06b_model.ipynb #62dd5abe
-def _checkpoint_of(run:Run, checkpoint:str|Path|None) -> Path:
-    "`checkpoint`, or the run's latest (checkpoint.pt, else checkpoint.prev.pt)"
+def _checkpoint_of(run:Run, checkpoint:str|Path|None, missing:str='no checkpoint') -> Path:
+    "`checkpoint`, or the run's latest (checkpoint.pt, else checkpoint.prev.pt); `missing` names what was looked for"
     ckpt = Path(checkpoint) if checkpoint is not None else run.latest_checkpoint()
-    if ckpt is None: raise FileNotFoundError(f'no checkpoint in {run.path} (checkpoint.pt or checkpoint.prev.pt)')
+    if ckpt is None: raise FileNotFoundError(f'{missing} in {run.path} (checkpoint.pt or checkpoint.prev.pt)')
     return ckpt
 
 @patch
@@ -252,9 +252,7 @@ def teacher(self:Run, checkpoint:str|Path|None=None, # one of the run's checkpoi
            ) -> tuple[MaskedViT, MSTConfig]:
     "The run's teacher backbone and its config"
     if checkpoint is None and self.has_backbone: return MaskedViT(load_backbone(self.path)), self.config()
-    if checkpoint is None and self.latest_checkpoint() is None:
-        raise FileNotFoundError(f'no saved backbone or checkpoint in {self.path}')
-    state = read_checkpoint(_checkpoint_of(self, checkpoint))   # weights_only: a file carrying code is refused before any of it runs
+    state = read_checkpoint(_checkpoint_of(self, checkpoint, 'no saved backbone or checkpoint'))   # weights_only: a file carrying code is refused before any of it runs
     cfg = MSTConfig(**state['cfg'])
     vit, prefix = create_vit(cfg, drop_path_rate=0.0), 'teacher.backbone.vit.'
     vit.load_state_dict({k[len(prefix):]: v for k, v in state['model'].items() if k.startswith(prefix)})
