@@ -281,31 +281,30 @@ def scaled_lr(self:MSTConfig,
     return self.lr * self.batch_size * n_processes / 256
 
 # %% ../nbs/00_core.ipynb #f766abeb
-# What short runs on small data need, each measured in bench/RESULTS.md ("Finding a small-data recipe"):
+# What short runs on small data need; each ingredient's measurement is its section of 09a_small_data ("The small-data recipe"):
 SMALL_DATA = dict(
     color_jitter_p=0.8, brightness=0.2, contrast=0.2, saturation=0.1, hue=0.05, grayscale_p=0.1,  # half DINO's colour
-                                 # augmentation: colour off plateaus at ~41.5% k-NN from epoch 16-28 on (a colour shortcut);
-                                 # half strength keeps climbing to 43.6% over 2 seeds (+2.3), full strength 42.6 (RESULTS, ninth round)
-    solarize_p=(0.0, 0.0, 0.0),  # off since round one; not measured again
+                                 # augmentation: off, two crops are matched by colour and k-NN plateaus; full strength
+                                 # flattens a small teacher ("Colour augmentation at half strength")
+    solarize_p=(0.0, 0.0, 0.0),  # off since the first sweep; not measured again
     teacher_momentum=0.99,       # 0.996 keeps a run of ~10³ steps close to its random init: the teacher lags the student
-    teacher_momentum_end=0.99,   # ending at 1 freezes the teacher for the last ~40% of a short run
-    centering='sinkhorn',        # DINOv2's Sinkhorn–Knopp targets: balanced by construction, sharper than the centre's
+    teacher_momentum_end=0.99,   # ending at 1 freezes the teacher for the last ~40% of a short run ("The teacher's EMA")
+    centering='sinkhorn',        # DINOv2's Sinkhorn–Knopp targets: balanced by construction ("Sinkhorn–Knopp targets")
     norm_last_layer=False, weight_decay_end=0.1,   # the small-data choices of DINO's ViT-S/ViT-Tiny recipes
     out_dim=1024, head_hidden_dim=512, head_bottleneck_dim=64,
-    mask_prob=0.75,              # r = 0.375 (0.75 of the lowest-attention half): +0.7 k-NN over r = 0.25 in 8 `smoke` seeds,
-                                 # +0.8 in the `cpu` proxy's 2; r = 0.125 and 0.5 lose 1.1-1.2 (RESULTS, eighth round)
+    mask_prob=0.75,              # r = 0.375, 0.75 of the lowest-attention half; less or more masking costs ("Mask ratio")
 )
 
 PRESETS = {
-    # a tiny ViT (D=64, 2 blocks, patch 4) on 32 px global / 16 px local crops of the bundled sample: 34 epochs in 3 min
-    # on 2 CPU cores (eager: compiling does not pay at this size), +5.4 k-NN points over random init over 8 seeds
+    # a tiny ViT (D=64, 2 blocks, patch 4) on 32 px global / 16 px local crops of the bundled sample: 34 epochs in about
+    # 3 min on 2 CPU cores (eager: compiling does not pay at this size); its results: 09a, "What the recipe gives"
     'smoke': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
                   global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=32, epochs=34,
                   warmup_epochs=1, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
                   knn_every=5, preview_every=5),
-    # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, compiled (1.6x eager on a
-    # CPU; eager, with a warning, where there is no C++ compiler). 64 epochs: 45.4% k-NN over 2 seeds (48 epochs: 43.6%),
-    # ~22 min alone on the 2 cores of RESULTS' tenth round (~37 min on the slower 2 cores of its third to eighth rounds)
+    # the same model on the whole imagenette64 at 32 px (--data npz:DIR): 148 steps an epoch, compiled (faster than eager
+    # on a CPU; eager, with a warning, where there is no C++ compiler), 64 epochs to fit 30 minutes of 2 CPU cores
+    # (09a, "Epochs: spend the budget on steps"; wall times by machine in bench/RESULTS.md)
     'cpu': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
                 global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=64,
                 warmup_epochs=3, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
