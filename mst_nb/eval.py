@@ -23,12 +23,12 @@ from .runs import CheckpointError, Run
 from .vit import MaskedViT, ViTWithHead
 
 # %% auto #0
-__all__ = ['load_trained', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
+__all__ = ['teacher_at', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
            'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels', 'patch_pixels',
-           'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'load_run', 'attention_eval']
+           'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'trained_at', 'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
-def load_trained(path:str|Path, # a run folder, one of its checkpoint files, or 'pretrained' (the teacher that ships; a folder of that name wins)
+def teacher_at(path:str|Path, # a run folder, one of its checkpoint files, or 'pretrained' (the teacher that ships; a folder of that name wins)
                 ) -> tuple[MaskedViT, MSTConfig]:
     "What `--ckpt` names, as the teacher backbone and config: `Run.teacher` of a folder or a checkpoint file, or the shipped run"
     path = Path(path)
@@ -53,7 +53,7 @@ def labelled_splits(spec:str, cfg:MSTConfig):
 
 def _eval_inputs(path:str|Path, data:str|None, device):
     "What both evaluations start from: the run's teacher and config, the device, the labelled splits and their labels there"
-    backbone, cfg = load_trained(path)
+    backbone, cfg = teacher_at(path)
     device = torch.device(device) if device else default_device()
     train, val = labelled_splits(data or cfg.data, cfg)
     return backbone, cfg, device, train, val, train.labels.to(device), val.labels.to(device)
@@ -424,7 +424,7 @@ def dense_table(r:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
-def load_run(path:str|Path, # a run folder or one of its checkpoint files
+def trained_at(path:str|Path, # a run folder or one of its checkpoint files
             ) -> TrainedMST:
     "What `--ckpt` names, with the student and decoder too: `Run.trained` of a folder or a checkpoint file"
     run, checkpoint = _run_and_file(Path(path))
@@ -439,10 +439,11 @@ def attention_eval(path:str|Path, # a run folder or a checkpoint
                    data:str|None=None, # a data spec with a val split; default: the run's own data
                    n:int=256, # val photos
                    write:bool=True, # add the result to the run folder's summary.json (`attention_eval`, keyed by the data spec)
+                   parts:TrainedMST|None=None, # the run at `path`, if the caller has loaded it already (not read again)
                   ) -> dict:
     "The teacher's attention measures on `n` val photos, beside its random init's (and the ranked score's, if debiased)"
     with _writing(path, write, 'attention measures'):
-        parts = load_run(path)
+        parts = parts or trained_at(path)
         cfg, spec = parts.cfg, data or parts.cfg.data
         val = load_images(spec, 'val', cfg.decode_size or cfg.global_crop_size)
         if val is None: raise ValueError(f'{spec} has no val split to measure attention on')

@@ -17,8 +17,8 @@ from .core import MSTConfig, eval_mode
 from .vit import MaskedViT
 
 # %% auto #0
-__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'gather', 'gather_objects', 'patch_tokens',
-           'raw_pixel_features', 'raw_pixel_knn']
+__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'world_size', 'gather', 'gather_objects',
+           'patch_tokens', 'raw_pixel_features', 'raw_pixel_knn']
 
 # %% ../nbs/06a_knn.ipynb #c66add9c
 @torch.no_grad()
@@ -73,21 +73,21 @@ def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm t
 # decides from the launcher's environment variables whether a run is distributed, not from the live process group; a
 # gloo group started without them (torch.multiprocessing, a notebook, fastai's `distrib_ctx`) would silently gather
 # only this process's shard. These read the group itself.
-def _world() -> int:
+def world_size() -> int:
     "Processes in the running process group (1 outside distributed runs)"
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 def gather(t:Tensor) -> Tensor:
     "Concatenate `t` from every process (identity outside distributed runs); equal-size shards expected"
-    if _world() == 1: return t
-    parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+    if world_size() == 1: return t
+    parts = [torch.empty_like(t) for _ in range(world_size())]
     dist.all_gather(parts, t.contiguous())
     return torch.cat(parts)
 
 def gather_objects(obj) -> list:
     "Any picklable object from every process, in rank order (`[obj]` outside distributed runs)"
-    if _world() == 1: return [obj]
-    out = [None] * _world()
+    if world_size() == 1: return [obj]
+    out = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
 

@@ -199,20 +199,21 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
     guide = None if guide is None else guide[None].float().cpu()
     mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), guide=guide, **params)[0]
     img = image_array(image.cpu())
-    H, W = img.shape[:2]
-    up = lambda t: F.interpolate(t[None, None].float(), size=(H, W), mode='nearest')[0, 0].numpy()
+    size = img.shape[0]   # square crops: one constant block per patch over `size` pixels
     fig, axs = plt.subplots(1, 4, figsize=(10, 2.9))
     axs[0].imshow(img); axs[0].set_title('image')
-    axs[1].imshow(img); axs[1].imshow(up(attention.view(grid).cpu()), cmap='inferno', alpha=0.65)
+    axs[1].imshow(img); axs[1].imshow(patch_map_array(attention.view(grid), size), cmap='inferno', alpha=0.65)
     axs[1].set_title("teacher's CLS attention")
     axs[2].imshow(img)
     if strategy in ('mst', 'shuffled'):   # the candidates: the low half of this photo's map, or of the other photo's
         ranked = guide if strategy == 'shuffled' else attention[None].float().cpu()
         cand = _lowest(ranked, round(params.get('mask_candidates', 0.5) * attention.numel()))[0]
-        axs[2].imshow(np.ma.masked_where(up(cand.view(grid)) == 0, up(cand.view(grid))), cmap='Blues', alpha=0.35, vmin=0, vmax=1)
-    axs[2].imshow(np.ma.masked_where(up(mask) == 0, up(mask)), cmap='gray_r', alpha=0.75, vmin=0, vmax=1.4)
+        c = patch_map_array(cand.view(grid), size)
+        axs[2].imshow(np.ma.masked_where(c == 0, c), cmap='Blues', alpha=0.35, vmin=0, vmax=1)
+    m = patch_map_array(mask, size)
+    axs[2].imshow(np.ma.masked_where(m == 0, m), cmap='gray_r', alpha=0.75, vmin=0, vmax=1.4)
     axs[2].set_title(f'{strategy}: {int(mask.sum())}/{mask.numel()} masked' + (' (blue: candidates)' if strategy in ('mst', 'shuffled') else ''), fontsize=9)
-    axs[3].imshow(np.where(up(mask)[..., None] > 0, 0.5, img)); axs[3].set_title("student's input")
+    axs[3].imshow(masked_array(img, mask, size)); axs[3].set_title("student's input")
     for ax in axs: ax.axis('off')
     fig.tight_layout()
     return fig

@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, attention_habit, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
-from .knn import patch_tokens, prepare_images
+from .knn import patch_tokens, prepare_images, world_size
 from .runs import Run, read_checkpoint
 from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, create_vit, load_backbone, load_part, pretrained_meta
 
@@ -47,8 +47,8 @@ class PositionStats(nn.Module):
                candidates:Tensor, # (N,) this step's `candidate_rate`
               ):
         batch = torch.stack([attention.float().mean(0), candidates.float()])          # (2,N)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(batch); batch /= dist.get_world_size()                     # every process: the same habits
+        if world_size() > 1:
+            dist.all_reduce(batch); batch /= world_size()                              # every process: the same habits
         for buf, new in zip((self.attention, self.candidates), batch): buf.lerp_(new, 1 - self.momentum)
 
     @classmethod

@@ -32,15 +32,11 @@ __all__ = ['OBJECT_BOXES', 'ABLATION_MEASURES', 'attention_figure', 'masks_figur
            'dense_panels']
 
 # %% ../nbs/11_viz.ipynb #11bc0dfd
-def _grid(cfg:MSTConfig) -> tuple[int,int]: return (cfg.global_crop_size // cfg.patch_size,) * 2
-
-def _device(m:torch.nn.Module) -> torch.device: return next(m.parameters()).device
-
 @torch.no_grad()
 def _attention(teacher:MaskedViT, images:Tensor, cfg:MSTConfig, per_head:bool=False) -> Tensor:
     "The last block's CLS attention of uint8 `images`, in eval mode (the teacher's mode is restored), on the CPU"
     with eval_mode(teacher):   # over the blocks the run's masking reads (`attention_blocks`)
-        return cls_attention(teacher, prepare_images(images.to(_device(teacher)), cfg), per_head=per_head, blocks=cfg.attention_blocks).cpu()
+        return cls_attention(teacher, prepare_images(images.to(next(teacher.parameters()).device), cfg), per_head=per_head, blocks=cfg.attention_blocks).cpu()
 
 # %% ../nbs/11_viz.ipynb #06a22a23
 @torch.no_grad()
@@ -53,7 +49,7 @@ def attention_figure(teacher:MaskedViT, # a teacher backbone
     "Each photo, its head-mean CLS attention, DINO's `mass` view and every head's attention"
     per_head = _attention(teacher, images, cfg, per_head=True)   # (n,nh,N)
     mean = per_head.mean(1) / per_head.mean(1).sum(-1, keepdim=True)
-    keep, grid, S = attention_mass_mask(mean, mass), _grid(cfg), cfg.global_crop_size
+    keep, grid, S = attention_mass_mask(mean, mass), (cfg.global_grid,) * 2, cfg.global_crop_size
     n, nh = per_head.shape[:2]
     cols = 3 + (nh if heads else 0)
     fig, axs = plt.subplots(n, cols, figsize=(1.4 * cols, 1.4 * n + 0.3), squeeze=False)
@@ -79,7 +75,7 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
                 ) -> plt.Figure:
     "One row per photo: the photo, the teacher's attention, and the student's input under each strategy"
     att = _attention(teacher, images, cfg)
-    grid, S, params = _grid(cfg), cfg.global_crop_size, mask_params(cfg)
+    grid, S, params = (cfg.global_grid,) * 2, cfg.global_crop_size, mask_params(cfg)
     cols = len(strategies) + 2
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.3), squeeze=False)
     previous = att.roll(1, 0)   # 'shuffled': each photo masked by the previous one's map, as make_mask does for a batch
@@ -126,7 +122,7 @@ def object_shares(attention:Tensor, # (n, N) CLS→patch attention of the annota
                  ) -> dict:
     "Per photo: the object's share of the patches, of the attention, and of the masked patches"
     att = attention.float().cpu(); att = att / att.sum(-1, keepdim=True)
-    grid, params = _grid(cfg), mask_params(cfg)
+    grid, params = (cfg.global_grid,) * 2, mask_params(cfg)
     obj = torch.stack([box_patches(b, grid) for b in boxes])                       # (n, N)
     g = torch.Generator().manual_seed(seed)
     def masked_share(s):
@@ -167,7 +163,7 @@ def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg
                   strategy:str='mst', seed:int=0) -> plt.Figure:
     "Per photo: the object's patches outlined on the photo, on the teacher's attention and on one `strategy` mask"
     att = _attention(teacher, images, cfg)
-    grid, S, previous = _grid(cfg), cfg.global_crop_size, att.roll(1, 0)   # previous: for 'shuffled'
+    grid, S, previous = (cfg.global_grid,) * 2, cfg.global_crop_size, att.roll(1, 0)   # previous: for 'shuffled'
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(display_crops(images, cfg)):
         img, obj = image_array(img), box_patches(boxes[i], grid)
