@@ -138,6 +138,7 @@ def _write(files: dict, root: Path):
 def readme(out_dir: Path = ROOT) -> Path:
     "README.md and its figures (index_files/) from nbs/index.ipynb, as `nbdev_readme` makes them with Quarto"
     md, files, _ = to_markdown(ROOT/'nbs'/settings().get('readme_nb', 'index.ipynb'), 'index_files')
+    md = re.sub(r'\n(?:[ \t]*\n){2,}', '\n\n', md)   # the exporter's runs of blank lines around outputs: one blank line
     shutil.rmtree(out_dir/'index_files', ignore_errors=True)
     _write(files, out_dir)
     (out_dir/'README.md').write_text(md, encoding='utf-8')
