@@ -29,7 +29,7 @@ __all__ = ['teacher_at', 'labelled_splits', 'random_init_backbone', 'knn_eval', 
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def teacher_at(path:str|Path, # a run folder, one of its checkpoint files, or 'pretrained' (the teacher that ships; a folder of that name wins)
-                ) -> tuple[MaskedViT, MSTConfig]:
+              ) -> tuple[MaskedViT, MSTConfig]:
     "What `--ckpt` names, as the teacher backbone and config: `Run.teacher` of a folder or a checkpoint file, or the shipped run"
     path = Path(path)
     if str(path) == 'pretrained' and not path.exists():
@@ -425,7 +425,7 @@ def dense_table(r:dict) -> str:
 
 # %% ../nbs/10_eval.ipynb #2fd6b8c4
 def trained_at(path:str|Path, # a run folder or one of its checkpoint files
-            ) -> TrainedMST:
+              ) -> TrainedMST:
     "What `--ckpt` names, with the student and decoder too: `Run.trained` of a folder or a checkpoint file"
     run, checkpoint = _run_and_file(Path(path))
     return run.trained(checkpoint)
