@@ -97,8 +97,8 @@ def main():
             rows.append(row(name, parts, m, summary))
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
-        parts = run.trained()   # its checkpoint, read once for the measures and the mask placement
-        measured = attention_eval(run.path, 'sample', a.n, parts=parts)
+        measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json
+        parts = run.trained()                                # for the mask placement
         rows.append(row(run.name, parts, measured, run.summary() or {}))
         print(f'measured {run}', flush=True)
     text = table(rows)

@@ -4,12 +4,9 @@
 
 # %% ../nbs/06c_attention.ipynb #078efbd0
 from __future__ import annotations
-import math
-
 import matplotlib.pyplot as plt
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .core import MSTConfig, eval_mode

@@ -4,14 +4,14 @@
 
 # %% ../nbs/07_callbacks.ipynb #c393a0ff
 from __future__ import annotations
-import csv, math, os, time, warnings
+import csv, math, time, warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch import Tensor
-from .core import ConfigError, MSTConfig, autocast_dtype, eval_mode  # first: it imports fastai without the warning fastai raises at import
+from .core import ConfigError, MSTConfig, autocast_dtype, eval_mode, gather, rank, world_size  # first: it imports fastai without the warning fastai raises at import
 from fastcore.basics import IN_NOTEBOOK
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.fp16 import MixedPrecision
@@ -20,7 +20,7 @@ from fastai.torch_core import num_distrib, rank_distrib
 
 from .attention import attention_mass_mask, attention_measures
 from .data import DataWarning, ImageSet, decoded_subset
-from .knn import extract_features, gather, knn_top1, prepare_images, raw_pixel_knn
+from .knn import extract_features, knn_top1, prepare_images, raw_pixel_knn
 from .masking import bare_axes, display_crops, image_array, make_mask, mask_params, masked_array, patch_map_array
 from .model import TrainedMST, reconstruct, unwrap
 from .runs import Run
@@ -190,9 +190,8 @@ class SkipLossValidation(Callback):
 
 def _shard_features(backbone, images:Tensor, cfg:MSTConfig) -> Tensor:
     "Features of all `images`, each process computing an equal share, gathered"
-    rank, world = rank_distrib(), max(1, int(os.environ.get('WORLD_SIZE', 1)))
-    n = math.ceil(len(images) / world)
-    idx = torch.arange(rank * n, (rank + 1) * n) % len(images)          # equal shares (the last one wraps)
+    n = math.ceil(len(images) / world_size())                          # the live group's, as `gather` reads it
+    idx = torch.arange(rank() * n, (rank() + 1) * n) % len(images)          # equal shares (the last one wraps)
     return gather(extract_features(backbone, images[idx.to(images.device)], cfg))[:len(images)]
 
 def backbone_knn(backbone, train:ImageSet, val:ImageSet, cfg:MSTConfig) -> float:

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .core import atomic_write  # first: it imports fastai without the warning fastai raises at import
+from .core import atomic_write, gather_objects  # first: it imports fastai without the warning fastai raises at import
 from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.torch_core import num_distrib, rank_distrib
 
 from .augment import MultiCrop
 from .callbacks import replayed
-from .knn import gather_objects
 from .model import unwrap
 from .runs import Run, previous_checkpoint, read_checkpoint
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 with warnings.catch_warnings():   # fastai.layers scripts two activations with torch.jit.script when imported, which torch
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # now warns of:
     import fastai.layers  # noqa: F401  (imported once here, silently; the user's own jit.script calls still warn)
@@ -19,7 +20,8 @@ from fastcore.basics import patch
 __all__ = ['MASK_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN',
            'IMAGENET_STD', 'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write',
            'command_name', 'atomic_write_text', 'FolderInUseError', 'FolderLock', 'seed_everything', 'native_bf16',
-           'resolve_precision', 'autocast_dtype', 'inductor_missing', 'eval_mode']
+           'resolve_precision', 'autocast_dtype', 'inductor_missing', 'world_size', 'rank', 'all_reduce', 'gather',
+           'gather_objects', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
 MASK_STRATEGIES = ('mst', 'position', 'shuffled', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
@@ -486,6 +488,44 @@ def inductor_missing(device:str|torch.device='cpu', # where the compiled code wi
         if not has_triton(): return 'Triton is not installed (pip install triton)'
     return None
 
+
+# %% ../nbs/00_core.ipynb #73da2b26
+# accelerate.utils.gather / gather_object / reduce were considered and rejected: they ask accelerate's PartialState,
+# which decides from the launcher's environment variables whether a run is distributed, not from the live process
+# group; a gloo group started without them (torch.multiprocessing, a notebook, fastai's `distrib_ctx`) would silently
+# see only this process's shard. These read the group itself.
+def world_size() -> int:
+    "Processes in the running process group (1 outside distributed runs)"
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+def rank() -> int:
+    "This process's place in the running process group (0 outside distributed runs)"
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+def all_reduce(t:torch.Tensor, op:str='sum', # 'sum', 'max' or 'mean' over the processes
+              ) -> torch.Tensor:
+    "`t` reduced in place over every process (unchanged outside distributed runs); returns `t`"
+    if op not in ('sum', 'max', 'mean'): raise ValueError(f"all_reduce's op must be 'sum', 'max' or 'mean', got {op!r}")
+    if not (dist.is_available() and dist.is_initialized()): return t
+    if op == 'max': dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    else:
+        dist.all_reduce(t)
+        if op == 'mean': t /= dist.get_world_size()
+    return t
+
+def gather(t:torch.Tensor) -> torch.Tensor:
+    "Concatenate `t` from every process (identity outside distributed runs); equal-size shards expected"
+    if world_size() == 1: return t
+    parts = [torch.empty_like(t) for _ in range(world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+def gather_objects(obj) -> list:
+    "Any picklable object from every process, in rank order (`[obj]` outside distributed runs)"
+    if world_size() == 1: return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 # %% ../nbs/00_core.ipynb #3a850ceb
 @contextlib.contextmanager

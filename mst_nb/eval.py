@@ -25,7 +25,8 @@ from .vit import MaskedViT, ViTWithHead
 # %% auto #0
 __all__ = ['teacher_at', 'labelled_splits', 'random_init_backbone', 'knn_eval', 'main', 'probe_features', 'LinearProbe',
            'fit_linear_probe', 'linear_probe', 'linear_eval', 'make_mosaics', 'mosaic_patch_labels', 'patch_pixels',
-           'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'trained_at', 'attention_eval']
+           'segmentation_scores', 'dense_probe', 'dense_eval', 'dense_table', 'trained_at', 'attention_report',
+           'attention_eval']
 
 # %% ../nbs/10_eval.ipynb #4f2f727a
 def teacher_at(path:str|Path, # a run folder, one of its checkpoint files, or 'pretrained' (the teacher that ships; a folder of that name wins)
@@ -435,24 +436,29 @@ def _plain_measures(m:dict) -> dict:
     "`attention_measures` with its mean map as nested lists (for JSON)"
     return {**m, 'mean_map': [[round(v, 6) for v in row] for row in m['mean_map'].tolist()]}
 
-def attention_eval(path:str|Path, # a run folder or a checkpoint
-                   data:str|None=None, # a data spec with a val split; default: the run's own data
-                   n:int=256, # val photos
-                   write:bool=True, # add the result to the run folder's summary.json (`attention_eval`, keyed by the data spec)
-                   parts:TrainedMST|None=None, # the run at `path`, if the caller has loaded it already (not read again)
-                  ) -> dict:
+def attention_report(parts:TrainedMST, # a loaded run (`Run.trained`, `trained_at`)
+                     data:str|None=None, # a data spec with a val split; default: the run's own data
+                     n:int=256, # val photos
+                    ) -> dict:
     "The teacher's attention measures on `n` val photos, beside its random init's (and the ranked score's, if debiased)"
+    cfg, spec = parts.cfg, data or parts.cfg.data
+    val = load_images(spec, 'val', cfg.decode_size or cfg.global_crop_size)
+    if val is None: raise ValueError(f'{spec} has no val split to measure attention on')
+    photos = decoded_subset(val, n, cfg.seed).images
+    r = dict(data=spec, n_photos=len(photos), attention=_plain_measures(attention_measures(parts.teacher, photos, cfg)),
+             random_init=_plain_measures(attention_measures(random_init_backbone(cfg), photos, cfg)))
+    if cfg.attention_debias:
+        r['ranking'] = _plain_measures(attention_measures(parts.teacher, photos, cfg, debiased=True,
+                                                          position_mean=parts.position_stats.attention))
+    return r
+
+def attention_eval(path:str|Path, # a run folder or a checkpoint
+                   data:str|None=None, n:int=256, # as `attention_report`
+                   write:bool=True, # add the result to the run folder's summary.json (`attention_eval`, keyed by the data spec)
+                  ) -> dict:
+    "`attention_report` of the run at `path`, kept in its summary"
     with _writing(path, write, 'attention measures'):
-        parts = parts or trained_at(path)
-        cfg, spec = parts.cfg, data or parts.cfg.data
-        val = load_images(spec, 'val', cfg.decode_size or cfg.global_crop_size)
-        if val is None: raise ValueError(f'{spec} has no val split to measure attention on')
-        photos = decoded_subset(val, n, cfg.seed).images
-        r = dict(data=spec, n_photos=len(photos), attention=_plain_measures(attention_measures(parts.teacher, photos, cfg)),
-                 random_init=_plain_measures(attention_measures(random_init_backbone(cfg), photos, cfg)))
-        if cfg.attention_debias:
-            r['ranking'] = _plain_measures(attention_measures(parts.teacher, photos, cfg, debiased=True,
-                                                              position_mean=parts.position_stats.attention))
+        r = attention_report(trained_at(path), data, n)
         if write: Run(path).add_to_summary('attention_eval', r, per_data=True)
         return r
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -17,8 +16,8 @@ from .core import MSTConfig, eval_mode
 from .vit import MaskedViT
 
 # %% auto #0
-__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'world_size', 'gather', 'gather_objects',
-           'patch_tokens', 'raw_pixel_features', 'raw_pixel_knn']
+__all__ = ['weighted_knn', 'knn_top1', 'prepare_images', 'extract_features', 'patch_tokens', 'raw_pixel_features',
+           'raw_pixel_knn']
 
 # %% ../nbs/06a_knn.ipynb #c66add9c
 @torch.no_grad()
@@ -68,28 +67,6 @@ def extract_features(backbone, # a `MaskedViT` (its forward returns final-norm t
     device = device or next(backbone.parameters()).device
     with eval_mode(backbone): feats = [backbone(prepare_images(b.to(device), cfg))[:, 0].float() for b in images.split(batch_size)]
     return F.normalize(torch.cat(feats), dim=1)
-
-# accelerate.utils.gather / gather_object were considered and rejected: they ask accelerate's PartialState, which
-# decides from the launcher's environment variables whether a run is distributed, not from the live process group; a
-# gloo group started without them (torch.multiprocessing, a notebook, fastai's `distrib_ctx`) would silently gather
-# only this process's shard. These read the group itself.
-def world_size() -> int:
-    "Processes in the running process group (1 outside distributed runs)"
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-def gather(t:Tensor) -> Tensor:
-    "Concatenate `t` from every process (identity outside distributed runs); equal-size shards expected"
-    if world_size() == 1: return t
-    parts = [torch.empty_like(t) for _ in range(world_size())]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
-
-def gather_objects(obj) -> list:
-    "Any picklable object from every process, in rank order (`[obj]` outside distributed runs)"
-    if world_size() == 1: return [obj]
-    out = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
 
 @torch.no_grad()
 def patch_tokens(backbone:MaskedViT, # its forward returns final-norm tokens

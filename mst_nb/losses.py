@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import MSTConfig
+from .core import MSTConfig, all_reduce
 
 # %% auto #0
 __all__ = ['centred_targets', 'dino_ce', 'sinkhorn_knopp', 'teacher_temp_schedule', 'DINOLoss', 'teacher_entropy',
@@ -45,11 +44,8 @@ def dino_ce(student_out:Tensor, # (V·B, K) head outputs of all V views, view-ma
 # %% ../nbs/06_losses.ipynb #8cbf1ec8
 def _logsumexp_over_batch(log_q:Tensor) -> Tensor:
     "(1, K) log Σ_n exp(log_q[n, k]) over the rows of every process"
-    m = log_q.max(0, keepdim=True).values
-    if dist.is_available() and dist.is_initialized(): dist.all_reduce(m, op=dist.ReduceOp.MAX)
-    s = (log_q - m).exp().sum(0, keepdim=True)
-    if dist.is_available() and dist.is_initialized(): dist.all_reduce(s)
-    return m + s.log()
+    m = all_reduce(log_q.max(0, keepdim=True).values, 'max')
+    return m + all_reduce((log_q - m).exp().sum(0, keepdim=True)).log()
 
 @torch.no_grad()
 def sinkhorn_knopp(teacher_out:Tensor, # (N, K) teacher head outputs (this process's share of the batch)
@@ -125,8 +121,7 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher_out:Tensor):
         "c ← m·c + (1−m)·mean of teacher outputs over the batch of every process"
         total, n = teacher_out.float().sum(0, keepdim=True), teacher_out.new_full((), len(teacher_out), dtype=torch.float32)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(total); dist.all_reduce(n)
+        all_reduce(total); all_reduce(n)
         self.center.mul_(self.center_momentum).add_(total / n, alpha=1 - self.center_momentum)
 
 # %% ../nbs/06_losses.ipynb #22efeb43

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
-from .core import COMPILE_MODES, MSTConfig, atomic_write, atomic_write_text, inductor_missing, seed_everything  # first: it imports fastai without the warning fastai raises at import
+from .core import COMPILE_MODES, MSTConfig, all_reduce, atomic_write, atomic_write_text, inductor_missing, seed_everything  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import rank_distrib
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -20,7 +19,7 @@ from fastcore.basics import patch
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, attention_habit, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
-from .knn import patch_tokens, prepare_images, world_size
+from .knn import patch_tokens, prepare_images
 from .runs import Run, read_checkpoint
 from .vit import MaskedViT, PRETRAINED, ViTWithHead, cls_attention, create_vit, load_backbone, load_part, pretrained_meta
 
@@ -46,9 +45,7 @@ class PositionStats(nn.Module):
     def update(self, attention:Tensor, # (B,N) this step's raw attention
                candidates:Tensor, # (N,) this step's `candidate_rate`
               ):
-        batch = torch.stack([attention.float().mean(0), candidates.float()])          # (2,N)
-        if world_size() > 1:
-            dist.all_reduce(batch); batch /= world_size()                              # every process: the same habits
+        batch = all_reduce(torch.stack([attention.float().mean(0), candidates.float()]), 'mean')   # (2,N) every process: the same habits
         for buf, new in zip((self.attention, self.candidates), batch): buf.lerp_(new, 1 - self.momentum)
 
     @classmethod

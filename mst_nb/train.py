@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from fastcore.docments import docments
-from .core import (PRESETS, ConfigError, FolderInUseError, MSTConfig, command_name, parse_field,
+from .core import (PRESETS, ConfigError, FolderInUseError, MSTConfig, command_name, gather_objects, parse_field,
                          seed_everything)  # first: it imports fastai without the warning fastai raises at import
 from fastai.torch_core import num_distrib, rank_distrib
 
@@ -18,7 +18,6 @@ from .callbacks import NonFiniteError
 from .runs import CheckpointError, Run, read_resumable
 from .model import unwrap
 from .data import mst_dls
-from .knn import gather_objects
 from .learner import distributed_loaders, fit_mst, mst_learner, resume_from
 from .vit import save_backbone
 
