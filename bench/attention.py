@@ -2,6 +2,7 @@
 
     python bench/attention.py bench/results/sweep_attn_proxy/runs/* --out bench/results/attention_proxy
     python bench/attention.py --pretrained            # the teacher that ships with the package (and its random init)
+    python bench/attention.py --supervised DIR        # a backbone trained with labels (bench/supervised.py --save DIR)
 
 For every run folder (its checkpoint.pt must be there): `mst_nb.eval.attention_eval` on 256 photos of the bundled
 val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention and,
@@ -11,14 +12,17 @@ the teacher's attention and of the patches the run's own masking would hide (`ms
 `mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
 summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
 """
-import argparse, csv, math
+import argparse, csv, json, math
 from pathlib import Path
 
 import torch
 
+from safetensors.torch import load_file
+
 from mst_nb.attention import attention_measures, ranking_scores
+from mst_nb.core import MSTConfig
 from mst_nb.data import load_sample
-from mst_nb.eval import attention_eval
+from mst_nb.eval import attention_eval, random_init_backbone
 from mst_nb.model import TrainedMST, load_pretrained
 from mst_nb.runs import Run
 from mst_nb.viz import object_boxes, object_shares
@@ -82,6 +86,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('runs', nargs='*', type=Path, help='run folders (with checkpoint.pt and summary.json)')
     ap.add_argument('--pretrained', action='store_true', help='also the shipped teacher and its random init')
+    ap.add_argument('--supervised', type=Path, action='append', default=[],
+                    help='a folder written by bench/supervised.py --save (repeatable): a backbone trained with labels')
     ap.add_argument('--out', type=Path, default=None, help='write table.md and attention.csv here')
     ap.add_argument('--n', type=int, default=256, help='bundled val photos for the measures')
     a = ap.parse_args()
@@ -95,6 +101,16 @@ def main():
             info = parts.info or {}   # the shipped run's own k-NN on imagenette64 val, as its pretrained.json records it
             summary = {k: info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')} if name == 'shipped teacher' else {}
             rows.append(row(name, parts, m, summary))
+    for folder in a.supervised:   # measured as the shipped teacher is: the first n bundled val photos
+        cfg = MSTConfig.load(folder/'config.json')
+        backbone = random_init_backbone(cfg)
+        backbone.load_state_dict(load_file(str(folder/'backbone.safetensors')))
+        parts = TrainedMST(cfg, backbone.eval(), source=str(folder))
+        result = json.loads((folder/'result.json').read_text())
+        summary = dict(knn_top1=result['epochs'][-1]['knn'], knn_random_init=result['random_init_knn'],
+                       knn_raw_pixels=result['raw_pixels_knn'])
+        photos = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[:a.n]
+        rows.append(row(f'supervised ({folder.name})', parts, dict(attention=attention_measures(backbone, photos, cfg)), summary))
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
         measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json

@@ -10,13 +10,16 @@ own functions) of the backbone's CLS features, beside the random-init backbone a
 
 It answers "what limits the k-NN": if labelled training of this backbone on this data in the same minutes does not go
 far past the self-supervised runs, the model and the 32-px photos are the ceiling, not the recipe. It is a benchmark,
-not part of the package: nothing here is used by training.
+not part of the package: nothing here is used by training. `--save DIR` keeps the trained backbone, so that
+`bench/attention.py --supervised DIR` can ask whether a backbone that must find the object to name it puts its CLS
+attention there.
 """
 import argparse, json, math, platform, time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 
 from mst_nb.augment import multi_crop
 from mst_nb.core import MSTConfig
@@ -44,6 +47,8 @@ def main(argv:list[str]|None=None) -> dict:
     ap.add_argument('--eval-every', type=int, default=5); ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
     ap.add_argument('--out', default=None, help='a JSON file for the per-epoch results')
+    ap.add_argument('--save', default=None, help="a folder for the trained backbone (config.json, backbone.safetensors, "
+                    "result.json) whose attention `bench/attention.py --supervised DIR` measures")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     cfg = MSTConfig.from_preset(a.preset, data=a.data, seed=a.seed, batch_size=a.batch_size, epochs=a.epochs,
@@ -78,6 +83,10 @@ def main(argv:list[str]|None=None) -> dict:
                   f"(random init {base['knn']:.2f}, raw pixels {pixels:.2f})  {r['seconds']:.0f} s", flush=True)
     result = dict(args=vars(a), random_init_knn=base['knn'], random_init_top1=base['top1'], raw_pixels_knn=pixels, epochs=rows)
     if a.out: Path(a.out).write_text(json.dumps(result, indent=1))
+    if a.save:
+        cfg.save(Path(a.save)/'config.json')
+        save_file(backbone.state_dict(), str(Path(a.save)/'backbone.safetensors'))
+        (Path(a.save)/'result.json').write_text(json.dumps(result, indent=1))
     return result
 
 

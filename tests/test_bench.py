@@ -6,6 +6,7 @@ import csv, importlib.util, json, math, os, signal, subprocess, sys, time, warni
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
 from mst_nb.core import MSTConfig
 from mst_nb.data import load_sample
@@ -166,11 +167,12 @@ def test_eval_baselines_once_measures_them_on_the_first_run_of_each_seed():
     assert sweep._eval_cmd('attention', Path('r'), 1, baselines=False)[-1] == 'r'   # its random init is cheap and has no flag
 
 
-def test_the_supervised_reference_learns_from_labels(tmp_path):
-    "bench/supervised.py on the bundled sample: its random init is the k-NN monitor's, and labels lift it above chance"
+def test_the_supervised_reference_learns_from_labels(tmp_path, monkeypatch):
+    """bench/supervised.py on the bundled sample: its random init is the k-NN monitor's, and labels lift it above chance;
+    the backbone it keeps is the one it evaluated, and bench/attention.py --supervised measures it"""
     out = tmp_path/'sup.json'
     r = supervised.main(['--preset', 'smoke', '--data', 'sample', '--epochs', '2', '--warmup-epochs', '1',
-                         '--eval-every', '1', '--out', str(out)])
+                         '--eval-every', '1', '--out', str(out), '--save', str(tmp_path/'sup')])
     cfg = MSTConfig.from_preset('smoke', data='sample')
     tr, va = load_sample('train', 32), load_sample('val', 32)
     bb = random_init_backbone(cfg)
@@ -178,6 +180,14 @@ def test_the_supervised_reference_learns_from_labels(tmp_path):
                                                extract_features(bb, va.images, cfg), va.labels)) < 1e-6
     assert [e['epoch'] for e in r['epochs']] == [1, 2] and json.loads(out.read_text())['epochs'] == r['epochs']
     assert r['epochs'][-1]['top1'] > 15   # 10 balanced classes: chance is 10% (1 epoch reaches ~20%)
+    saved = random_init_backbone(cfg)
+    saved.load_state_dict(load_file(str(tmp_path/'sup'/'backbone.safetensors')))
+    assert abs(knn_top1(extract_features(saved, tr.images, cfg), tr.labels, extract_features(saved, va.images, cfg),
+                        va.labels) - r['epochs'][-1]['knn']) < 1e-6
+    monkeypatch.setattr(sys, 'argv', ['attention.py', '--supervised', str(tmp_path/'sup'), '--out', str(tmp_path/'table'), '--n', '64'])
+    attention.main()
+    row, = csv.DictReader(open(tmp_path/'table'/'attention.csv'))
+    assert row['run'] == 'supervised (sup)' and float(row['knn']) == r['epochs'][-1]['knn'] and 0 <= float(row['positional']) <= 1
 
 
 def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
