@@ -190,8 +190,8 @@ class SkipLossValidation(Callback):
 
 def _shard_features(backbone, images:Tensor, cfg:MSTConfig) -> Tensor:
     "Features of all `images`, each process computing an equal share, gathered"
-    n = math.ceil(len(images) / world_size())                          # the live group's, as `gather` reads it
-    idx = torch.arange(rank() * n, (rank() + 1) * n) % len(images)          # equal shares (the last one wraps)
+    n = math.ceil(len(images) / world_size())                        # the live group, as `gather` reads it
+    idx = torch.arange(rank() * n, (rank() + 1) * n) % len(images)   # equal shares (the last one wraps)
     return gather(extract_features(backbone, images[idx.to(images.device)], cfg))[:len(images)]
 
 def backbone_knn(backbone, train:ImageSet, val:ImageSet, cfg:MSTConfig) -> float:
