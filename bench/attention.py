@@ -44,6 +44,17 @@ def placement(parts: TrainedMST) -> dict:
                 random_on_object=shares['random'].mean().item(), strategy=strategy)
 
 
+def first_photos_measures(parts: TrainedMST, n: int) -> dict:
+    """The measures of a teacher that has no run folder (the shipped one, a labelled backbone) on the bundled val's first
+    `n` photos, as the shipped teacher's published measures were made (`attention_eval` takes a seeded subset)"""
+    cfg = parts.cfg
+    photos = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[:n]
+    m = dict(attention=attention_measures(parts.teacher, photos, cfg))
+    if cfg.attention_debias:
+        m['ranking'] = attention_measures(parts.teacher, photos, cfg, debiased=True, position_mean=parts.position_stats.attention)
+    return m
+
+
 def _get(d: dict, path: str):
     for k in path.split('.'):
         if not isinstance(d, dict) or k not in d: return None
@@ -93,15 +104,12 @@ def main():
     a = ap.parse_args()
     rows = []
     if a.pretrained:
-        photos = load_sample('val', size=32).images[:a.n]
         for name, parts in [('shipped teacher', load_pretrained()), ('shipped, random init', load_pretrained(random_init=True))]:
-            m = dict(attention=attention_measures(parts.teacher, photos, parts.cfg))
-            if parts.cfg.attention_debias:
-                m['ranking'] = attention_measures(parts.teacher, photos, parts.cfg, debiased=True, position_mean=parts.position_stats.attention)
+            m = first_photos_measures(parts, a.n)
             info = parts.info or {}   # the shipped run's own k-NN on imagenette64 val, as its pretrained.json records it
             summary = {k: info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')} if name == 'shipped teacher' else {}
             rows.append(row(name, parts, m, summary))
-    for folder in a.supervised:   # measured as the shipped teacher is: the first n bundled val photos
+    for folder in a.supervised:
         cfg = MSTConfig.load(folder/'config.json')
         backbone = random_init_backbone(cfg)
         backbone.load_state_dict(load_file(str(folder/'backbone.safetensors')))
@@ -109,8 +117,7 @@ def main():
         result = json.loads((folder/'result.json').read_text())
         summary = dict(knn_top1=result['epochs'][-1]['knn'], knn_random_init=result['random_init_knn'],
                        knn_raw_pixels=result['raw_pixels_knn'])
-        photos = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[:a.n]
-        rows.append(row(f'supervised ({folder.name})', parts, dict(attention=attention_measures(backbone, photos, cfg)), summary))
+        rows.append(row(f'supervised ({folder.name})', parts, first_photos_measures(parts, a.n), summary))
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
         measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json
