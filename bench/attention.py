@@ -12,18 +12,16 @@ the teacher's attention and of the patches the run's own masking would hide (`ms
 `mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
 summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
 """
-import argparse, csv, json, math
+import argparse, csv, math
 from pathlib import Path
 
 import torch
 
-from safetensors.torch import load_file
-
 from mst_nb.attention import attention_measures, ranking_scores
-from mst_nb.core import MSTConfig
 from mst_nb.data import load_sample
-from mst_nb.eval import attention_eval, random_init_backbone
+from mst_nb.eval import attention_eval
 from mst_nb.model import TrainedMST, load_pretrained
+from mst_nb.vit import PRETRAINED
 from mst_nb.runs import Run
 from mst_nb.viz import object_boxes, object_shares
 
@@ -103,21 +101,15 @@ def main():
     ap.add_argument('--n', type=int, default=256, help='bundled val photos for the measures')
     a = ap.parse_args()
     rows = []
-    if a.pretrained:
-        for name, parts in [('shipped teacher', load_pretrained()), ('shipped, random init', load_pretrained(random_init=True))]:
-            m = first_photos_measures(parts, a.n)
-            info = parts.info or {}   # the shipped run's own k-NN on imagenette64 val, as its pretrained.json records it
-            summary = {k: info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')} if name == 'shipped teacher' else {}
-            rows.append(row(name, parts, m, summary))
-    for folder in a.supervised:
-        cfg = MSTConfig.load(folder/'config.json')
-        backbone = random_init_backbone(cfg)
-        backbone.load_state_dict(load_file(str(folder/'backbone.safetensors')))
-        parts = TrainedMST(cfg, backbone.eval(), source=str(folder))
-        result = json.loads((folder/'result.json').read_text())
-        summary = dict(knn_top1=result['epochs'][-1]['knn'], knn_random_init=result['random_init_knn'],
-                       knn_raw_pixels=result['raw_pixels_knn'])
-        rows.append(row(f'supervised ({folder.name})', parts, first_photos_measures(parts, a.n), summary))
+    stems = [('shipped teacher', PRETRAINED)] if a.pretrained else []
+    stems += [(f'supervised ({folder.name})', folder/'backbone') for folder in a.supervised]
+    for name, stem in stems:   # teachers without a run folder: their json records their own k-NN and baselines
+        parts = load_pretrained(path=stem)
+        summary = {k: parts.info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')}
+        rows.append(row(name, parts, first_photos_measures(parts, a.n), summary))
+        if stem == PRETRAINED:
+            init = load_pretrained(random_init=True)
+            rows.append(row('shipped, random init', init, first_photos_measures(init, a.n), {}))
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
         measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json

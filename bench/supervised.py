@@ -14,17 +14,17 @@ not part of the package: nothing here is used by training. `--save DIR` keeps th
 `bench/attention.py --supervised DIR` can ask whether a backbone that must find the object to name it puts its CLS
 attention there.
 """
-import argparse, json, math, platform, time
+import argparse, json, math, platform, sys, time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from mst_nb.augment import multi_crop
 from mst_nb.core import MSTConfig
 from mst_nb.eval import labelled_splits, random_init_backbone
 from mst_nb.knn import extract_features, knn_top1, prepare_images, raw_pixel_knn
+from mst_nb.model import TrainedMST, save_pretrained
 
 
 def evaluate(backbone, head, cfg, train, val) -> dict:
@@ -47,8 +47,8 @@ def main(argv:list[str]|None=None) -> dict:
     ap.add_argument('--eval-every', type=int, default=5); ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
     ap.add_argument('--out', default=None, help='a JSON file for the per-epoch results')
-    ap.add_argument('--save', default=None, help="a folder for the trained backbone (config.json, backbone.safetensors, "
-                    "result.json) whose attention `bench/attention.py --supervised DIR` measures")
+    ap.add_argument('--save', default=None, help="a folder for the trained backbone (backbone.safetensors in fp16 and "
+                    "backbone.json, as `save_pretrained` writes them) whose attention `bench/attention.py --supervised DIR` measures")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     cfg = MSTConfig.from_preset(a.preset, data=a.data, seed=a.seed, batch_size=a.batch_size, epochs=a.epochs,
@@ -83,10 +83,12 @@ def main(argv:list[str]|None=None) -> dict:
                   f"(random init {base['knn']:.2f}, raw pixels {pixels:.2f})  {r['seconds']:.0f} s", flush=True)
     result = dict(args=vars(a), random_init_knn=base['knn'], random_init_top1=base['top1'], raw_pixels_knn=pixels, epochs=rows)
     if a.out: Path(a.out).write_text(json.dumps(result, indent=1))
-    if a.save:
-        cfg.save(Path(a.save)/'config.json')
-        save_file(backbone.state_dict(), str(Path(a.save)/'backbone.safetensors'))
-        (Path(a.save)/'result.json').write_text(json.dumps(result, indent=1))
+    if a.save:   # the package's own format for a trained teacher: `load_pretrained(path=DIR/'backbone')` reads it back
+        Path(a.save).mkdir(parents=True, exist_ok=True)
+        info = dict(command=' '.join(['python bench/supervised.py', *(sys.argv[1:] if argv is None else argv)]),
+                    data=cfg.data, epochs=a.epochs, run_knn_top1=rows[-1]['knn'], run_top1=rows[-1]['top1'],
+                    run_knn_random_init=base['knn'], run_knn_raw_pixels=pixels)
+        save_pretrained(TrainedMST(cfg, backbone.eval(), source='bench/supervised.py'), Path(a.save)/'backbone', info)
     return result
 
 

@@ -209,7 +209,7 @@ def save_pretrained(parts:TrainedMST, # from `Run.trained`
                     dest:str|Path=PRETRAINED, # path stem: writes dest.safetensors (fp16) and dest.json
                     info:dict|None=None, # provenance kept in the json: command, data, k-NN
                    ) -> Path:
-    "Store a run's teacher, student and decoder in fp16 with its config, for `load_pretrained`"
+    "Store a run's teacher, student and decoder (those it has) in fp16 with its config, for `load_pretrained`"
     dest = Path(dest)
     weights = {f'{name}.{k}': v.detach().to(torch.float16).contiguous().cpu()
                for name in ('teacher', 'student', 'decoder', 'position_stats') if getattr(parts, name) is not None
@@ -223,7 +223,7 @@ def save_pretrained(parts:TrainedMST, # from `Run.trained`
 def load_pretrained(random_init:bool=False, # the same architecture at its random init (seeded as the run started)
                     path:str|Path=PRETRAINED, # another file written by `save_pretrained`
                    ) -> TrainedMST:
-    "The trained MST run that ships with the package (offline), or its random init"
+    "The trained MST run that ships with the package (offline), or its random init; from a file without student and decoder, the teacher alone"
     path = Path(path)
     meta = pretrained_meta(path)
     cfg = MSTConfig(**meta['config']).replace(drop_path_rate=0.0)
@@ -234,7 +234,9 @@ def load_pretrained(random_init:bool=False, # the same architecture at its rando
     if not random_init:
         loaded = load_file(str(weights))
         for name in ('teacher', 'student', 'decoder', 'position_stats'):
-            if getattr(parts, name) is not None: load_part(getattr(parts, name), loaded, name, weights)
+            if getattr(parts, name) is None: continue
+            if name != 'teacher' and not any(k.startswith(name + '.') for k in loaded): setattr(parts, name, None)  # not saved
+            else: load_part(getattr(parts, name), loaded, name, weights)
     return parts.eval()
 
 # %% ../nbs/06b_model.ipynb #62dd5abe
