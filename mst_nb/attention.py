@@ -4,7 +4,10 @@
 
 # %% ../nbs/06c_attention.ipynb #078efbd0
 from __future__ import annotations
+from pathlib import Path
+
 import matplotlib.pyplot as plt
+import pandas as pd
 
 import torch
 from torch import Tensor
@@ -16,7 +19,8 @@ from .vit import MaskedViT, cls_attention
 
 # %% auto #0
 __all__ = ['attention_mass_mask', 'positional_share', 'row_correlation', 'concentration', 'border_patches', 'border_share',
-           'shuffle_patches', 'ranking_scores', 'attention_measures', 'measures_table', 'mean_maps_figure']
+           'shuffle_patches', 'ranking_scores', 'attention_measures', 'measures_table', 'mean_maps_figure',
+           'attention_results']
 
 # %% ../nbs/06c_attention.ipynb #d10a285a
 def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
@@ -142,3 +146,19 @@ def mean_maps_figure(results:dict[str, dict], # {teacher's name: `attention_meas
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/06c_attention.ipynb #b24c9190
+def attention_results(tables:list[str|Path], # folders written by `bench/attention.py --out` (each holds its attention.csv)
+                      names:dict[str, str], # {run, as the tables name it: its label}, in the order to show; absent runs are left out
+                     ) -> pd.DataFrame:
+    "The rows of `bench/attention.py`'s tables for the runs in `names`: k-NN with its baselines, the ranked score's measures, where the raw attention and MST's masks fall on the boxed objects"
+    att = pd.concat([pd.read_csv(Path(t)/'attention.csv') for t in tables]).drop_duplicates('run').set_index('run')
+    att = att.loc[[n for n in names if n in att.index]]
+    return pd.DataFrame({
+        'k-NN (random init, pixels)': [f'{r.knn:.2f} ({r.knn_random:.2f}, {r.knn_pixels:.2f})' if r.knn == r.knn else '—'
+                                       for r in att.itertuples()],
+        'ranks by': att.ranks.values, 'positional share': att.positional.round(2).values,
+        'follows content r': att.follows.round(2).values, '60% of it on': [f'{c:.0%}' for c in att.concentration],
+        'raw attention on objects (× area)': [f'{o:.0%} ({o / a:.2f}×)' for o, a in zip(att.attention_on_object, att.area)],
+        "MST's masks on objects (random)": [f'{m:.0%} ({r:.0%})' for m, r in zip(att.masked_on_object, att.random_on_object)]},
+        index=[names[n] for n in att.index])
