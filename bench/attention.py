@@ -8,7 +8,7 @@ For every run folder (its checkpoint.pt must be there): `mst_nb.eval.attention_e
 val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention and,
 for a run that ranks debiased attention, of that score), written into the run's summary.json; then, on the 39
 bundled val photos with hand-drawn object boxes (`mst_nb.viz.object_boxes`), the object's share of the patches, of
-the teacher's attention and of the patches the run's own masking would hide (`mst`, or `position` for that control;
+the teacher's attention (and of its one head that gives them most) and of the patches the run's own masking would hide (`mst`, or `position` for that control;
 `mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
 summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
 """
@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 from mst_nb.attention import attention_measures, ranking_scores
+from mst_nb.core import eval_mode
 from mst_nb.data import load_sample
 from mst_nb.eval import attention_eval
+from mst_nb.knn import prepare_images
 from mst_nb.model import TrainedMST, load_pretrained
-from mst_nb.vit import PRETRAINED
+from mst_nb.vit import PRETRAINED, cls_attention
 from mst_nb.runs import Run
 from mst_nb.viz import object_boxes, object_shares
 
@@ -37,7 +39,11 @@ def placement(parts: TrainedMST) -> dict:
     strategy = 'position' if cfg.mask_strategy == 'position' else 'mst'
     rate = None if stats is None else stats.candidates
     shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate)
+    with eval_mode(parts.teacher):   # does one head look at objects where their mean does not?
+        heads = cls_attention(parts.teacher, prepare_images(photos, cfg), per_head=True, blocks=cfg.attention_blocks).float()
+    best_head = max(object_shares(heads[:, h], boxes, cfg)['attention'].mean().item() for h in range(heads.shape[1]))
     return dict(area=shares['area'].mean().item(), attention_on_object=object_shares(raw, boxes, cfg)['attention'].mean().item(),
+                best_head_on_object=best_head,
                 score_on_object=shares['attention'].mean().item(), masked_on_object=shares['masked'].mean().item(),
                 random_on_object=shares['random'].mean().item(), strategy=strategy)
 
@@ -80,12 +86,12 @@ def fmt(v, spec='.2f'):
 
 def table(rows: list[dict]) -> str:
     head = ('| run | ranks | positional share | grey r | follows content r | 60% on | border (44% of area) | raw attention: '
-            'positional / follows | object area | attention on object | masks on object (random) | k-NN (random init, pixels) | linear |')
+            'positional / follows | object area | attention on object (best head) | masks on object (random) | k-NN (random init, pixels) | linear |')
     lines = [head, '|' + '---|' * head.count(' | ') + '---|']
     for r in rows:
         lines.append(f"| {r['run']} | {r['ranks']} | {fmt(r['positional'])} | {fmt(r['grey_r'])} | {fmt(r['follows'])} | "
                      f"{fmt(r['concentration'], '.0%')} | {fmt(r['border'], '.0%')} | {fmt(r['raw_positional'])} / {fmt(r['raw_follows'])} | "
-                     f"{fmt(r['area'], '.0%')} | {fmt(r['attention_on_object'], '.0%')} | {fmt(r['masked_on_object'], '.0%')} "
+                     f"{fmt(r['area'], '.0%')} | {fmt(r['attention_on_object'], '.0%')} ({fmt(r['best_head_on_object'], '.0%')}) | {fmt(r['masked_on_object'], '.0%')} "
                      f"({fmt(r['random_on_object'], '.0%')}) | {fmt(r['knn'])} ({fmt(r['knn_random'])}, {fmt(r['knn_pixels'])}) | "
                      f"{fmt(r['linear'])} |")
     return '\n'.join(lines)
