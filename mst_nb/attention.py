@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .augment import shuffle_patches
 from .core import MSTConfig, eval_mode
 from .knn import prepare_images
 from .masking import debias, ranked_scores
@@ -19,8 +20,7 @@ from .vit import MaskedViT, cls_attention
 
 # %% auto #0
 __all__ = ['attention_mass_mask', 'positional_share', 'row_correlation', 'concentration', 'border_patches', 'border_share',
-           'shuffle_patches', 'ranking_scores', 'attention_measures', 'measures_table', 'mean_maps_figure',
-           'attention_results']
+           'ranking_scores', 'attention_measures', 'measures_table', 'mean_maps_figure', 'attention_results']
 
 # %% ../nbs/06c_attention.ipynb #d10a285a
 def attention_mass_mask(attention:Tensor, # (..., N) non-negative attention over N patches
@@ -68,19 +68,6 @@ def border_patches(grid:tuple[int,int]) -> Tensor:
 def border_share(maps:Tensor, grid:tuple[int,int]) -> float:
     "Mean share of each map on the border patches"
     return float(_rows(maps)[:, border_patches(grid)].sum(-1).mean())
-
-# %% ../nbs/06c_attention.ipynb #ed6ab6af
-def shuffle_patches(x:Tensor, # (B,C,H,W) images
-                    patch:int, # P
-                    generator:torch.Generator|None=None,
-                   ) -> tuple[Tensor, Tensor]:
-    "Each image's P×P patches in a random order: the images and `perm` (B,N), new patch j being old patch perm[j]"
-    B, C, H, W = x.shape
-    h, w = H // patch, W // patch
-    tiles = x.reshape(B, C, h, patch, w, patch).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, C, patch, patch)
-    perm = torch.stack([torch.randperm(h * w, generator=generator) for _ in range(B)]).to(x.device)  # (B,N)
-    tiles = tiles.gather(1, perm[:, :, None, None, None].expand_as(tiles))
-    return tiles.reshape(B, h, w, C, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(B, C, H, W), perm
 
 # %% ../nbs/06c_attention.ipynb #8e8f8a5b
 @torch.no_grad()

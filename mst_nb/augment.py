@@ -16,7 +16,7 @@ from fastai.torch_core import rank_distrib
 
 # %% auto #0
 __all__ = ['LUMA', 'crop_boxes', 'resized_crops', 'color_transform', 'gaussian_blur', 'view_params', 'render_views', 'normalize',
-           'render_fn', 'multi_crop', 'MultiCrop']
+           'render_fn', 'multi_crop', 'shuffle_patches', 'MultiCrop']
 
 # %% ../nbs/02_augment.ipynb #da2d52f9
 def _uniform(shape, lo:float, hi:float, generator:torch.Generator) -> Tensor:
@@ -211,6 +211,20 @@ def multi_crop(images:Tensor, # uint8 (B,3,H,W), on any device
                           torch.full((n,), cfg.solarize_p[2], device=dev), cfg, generator)
         views += render(x, idx.repeat(cfg.n_local_crops), loc, cfg.local_crop_size, cfg).chunk(cfg.n_local_crops)
     return list(views)
+
+# %% ../nbs/02_augment.ipynb #8fe2bbab
+def shuffle_patches(x:Tensor, # (B,C,H,W) images
+                    patch:int, # P
+                    generator:torch.Generator|None=None,
+                   ) -> tuple[Tensor, Tensor]:
+    "Each image's P×P patches in a random order: the images and `perm` (B,N), new patch j being old patch perm[j]"
+    B, C, H, W = x.shape
+    h, w = H // patch, W // patch
+    tiles = x.reshape(B, C, h, patch, w, patch).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, C, patch, patch)
+    dev = generator.device if generator is not None else torch.device('cpu')
+    perm = torch.stack([torch.randperm(h * w, generator=generator, device=dev) for _ in range(B)]).to(x.device)  # (B,N)
+    tiles = tiles.gather(1, perm[:, :, None, None, None].expand_as(tiles))
+    return tiles.reshape(B, h, w, C, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(B, C, H, W), perm
 
 # %% ../nbs/02_augment.ipynb #52c1c566
 class MultiCrop(Callback):

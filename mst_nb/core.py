@@ -94,6 +94,7 @@ class MSTConfig:
     attention_debias:bool=False  # rank patches by attention / its running mean at each position ("more than usual here")
     position_momentum:float=0.99  # EMA per step of the teacher's attention and of `mst`'s candidate rate at each position
     attention_habit_weight:float=0.0  # ours: γ in loss += γ · `attention_habit` of the student's attention (0: off)
+    attention_habit_shuffled:bool=False  # ours: charge the habit on patch-shuffled crops (content's usual place, e.g. central objects, is free)
     # --- global image decoder and restoration loss ---
     use_decoder:bool=True  # False drops the decoder and its loss (DINO + masking only)
     decoder_norm:str='batch'  # norm after each transposed conv: 'batch', 'group', 'layer' or 'none'

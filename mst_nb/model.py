@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from fastcore.basics import patch
 
+from .augment import shuffle_patches
 from .decoder import GlobalDecoder
 from .losses import DINOLoss, attention_habit, mst_loss, restoration_loss, teacher_entropy
 from .masking import candidate_rate, make_mask, mask_params, ranked_scores
@@ -89,6 +90,7 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
     else: out['loss'] = dino
     if cfg.attention_habit_weight > 0:   # the student's own look at clean crops, which the teacher inherits
         clean = crops[0][:max(2, len(crops[0]) // 4)]
+        if cfg.attention_habit_shuffled: clean = shuffle_patches(clean, P, generator)[0]   # content out of its usual place
         out['habit'] = attention_habit(cls_attention(student.backbone, clean, blocks=cfg.attention_blocks, grad=True))
         out['loss'] = out['loss'] + cfg.attention_habit_weight * out['habit']
     return out
