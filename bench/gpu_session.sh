@@ -11,6 +11,12 @@
 #                                        cells; then one table (bench/collect_runs.py). Also: bench/syncs.py (host waits
 #                                        per step) and bench/jpeg.py (a folder of 400-px JPEGs end to end, decoded
 #                                        in workers and on the GPU)
+#   EPOCHS=N ARMS_S=S [GAMMA=G] bench/gpu_session.sh attention
+#                                        does the imagenette64 preset's teacher attend by position after a few minutes
+#                                        (issue 27, item 5)? MST, MST with the habit penalty (weight G, default 0.02)
+#                                        and plain DINO together for N epochs (stopped at S seconds), each logging its
+#                                        attention measures every 5 epochs; then bench/attention.py's table of the three
+#                                        and the shipped teacher, in $OUT/attention/
 #   EPOCHS=N ARMS_S=S bench/gpu_session.sh seeds
 #                                        the four arms at the imagenette64 preset's small-data recipe for seeds 0, 1
 #                                        and 2 (one seed's four arms at a time, each round stopped at S/3 seconds);
@@ -21,7 +27,7 @@
 # fastprogress and their needs, nbdev for the notebook tests, timm at our pin) and ../shared/data/imagenette64
 # copied to .data/; both folders are git-ignored and travel through the device tool's `carry`.
 set -u
-PHASE=${1:?usage: bench/gpu_session.sh check|main}
+PHASE=${1:?usage: bench/gpu_session.sh check|main|attention|seeds}
 OUT=${OUT:-$PWD/bench/out}; mkdir -p "$OUT"
 RUNS=/tmp/runs; mkdir -p $RUNS
 DATA=${DATA:-npz:.data/imagenette64}
@@ -87,6 +93,21 @@ elif [ "$PHASE" = main ]; then
   arms "$EPOCHS" "$WARM" 5 5 "$ARMS_S" ""
   wait $TESTS
   log "notebook tests: $(tail -3 "$OUT/nbtests.log" | tr '\n' ' ')"
+elif [ "$PHASE" = attention ]; then
+  EPOCHS=${EPOCHS:?set EPOCHS}; ARMS_S=${ARMS_S:?set ARMS_S}; WARM=$(( (EPOCHS + 9) / 10 ))
+  declare -A FLAGS=([att_mst]='' [att_habit]="--attention-habit-weight ${GAMMA:-0.02}" [att_dino]='--mask-strategy none --use-decoder false')
+  pids=()
+  for n in att_mst att_habit att_dino; do
+    timeout "$ARMS_S" $PY -m mst_nb.train --preset imagenette64 --data $DATA --epochs "$EPOCHS" --warmup-epochs "$WARM" \
+      --knn-every 5 --save-every 5 ${FLAGS[$n]} $EXTRA --out $RUNS/$n > $RUNS/$n.log 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for n in att_mst att_habit att_dino; do log "$n: $(tr '\r' '\n' < $RUNS/$n.log | grep -E 'k-NN|error|Error' | tail -3 | tr '\n' ' ')"; done
+  echo "## attention after $EPOCHS epochs of the imagenette64 preset (issue 27, item 5)" >> "$OUT/report.md"
+  run $PY bench/attention.py --pretrained $RUNS/att_mst $RUNS/att_habit $RUNS/att_dino --out "$OUT/attention"
+  cat "$OUT/attention/table.md" >> "$OUT/report.md"
+  for n in att_mst att_habit att_dino; do mkdir -p "$OUT/runs/$n"; cp $RUNS/$n/log.csv $RUNS/$n/config.json $RUNS/$n/summary.json "$OUT/runs/$n/" 2>/dev/null; done
 elif [ "$PHASE" = seeds ]; then
   EPOCHS=${EPOCHS:?set EPOCHS}; ARMS_S=${ARMS_S:?set ARMS_S}; WARM=$(( (EPOCHS + 9) / 10 ))
   for seed in 0 1 2; do
