@@ -10,7 +10,8 @@ for a run that ranks debiased attention, of that score), written into the run's 
 bundled val photos with hand-drawn object boxes (`mst_nb.viz.object_boxes`), the object's share of the patches, of
 the teacher's attention (and of its one head that gives them most) and of the patches the run's own masking would hide (`mst`, or `position` for that control;
 `mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
-summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv.
+summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv (which also
+holds `habits`: what the maps share beyond uniform, on the photos and on the photos shuffled).
 """
 import argparse, csv, math
 from pathlib import Path
@@ -18,10 +19,12 @@ from pathlib import Path
 import torch
 
 from mst_nb.attention import attention_measures, ranking_scores
+from mst_nb.augment import shuffle_patches
 from mst_nb.core import eval_mode
 from mst_nb.data import load_sample
 from mst_nb.eval import attention_eval
 from mst_nb.knn import prepare_images
+from mst_nb.losses import attention_habit
 from mst_nb.model import TrainedMST, load_pretrained
 from mst_nb.vit import PRETRAINED, cls_attention
 from mst_nb.runs import Run
@@ -48,6 +51,18 @@ def placement(parts: TrainedMST) -> dict:
                 random_on_object=shares['random'].mean().item(), strategy=strategy)
 
 
+def habits(parts: TrainedMST, n: int) -> dict:
+    """The habit penalty's h (`mst_nb.losses.attention_habit`: what the maps share beyond uniform) of the teacher's
+    attention on the bundled val's first `n` photos, and on the same photos with their patches shuffled (what the maps
+    share by position alone; `attention_habit_shuffled` charges that one)"""
+    cfg = parts.cfg
+    x = prepare_images(load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[:n], cfg)
+    shuffled, _ = shuffle_patches(x, cfg.patch_size, torch.Generator().manual_seed(0))
+    with eval_mode(parts.teacher):
+        h = [attention_habit(cls_attention(parts.teacher, v, blocks=cfg.attention_blocks)).item() for v in (x, shuffled)]
+    return dict(habit_photos=h[0], habit_shuffled=h[1])
+
+
 def first_photos_measures(parts: TrainedMST, n: int) -> dict:
     """The measures of a teacher that has no run folder (the shipped one, a labelled backbone) on the bundled val's first
     `n` photos, as the shipped teacher's published measures were made (`attention_eval` takes a seeded subset)"""
@@ -66,14 +81,14 @@ def _get(d: dict, path: str):
     return d
 
 
-def row(name: str, parts: TrainedMST, measured: dict, summary: dict) -> dict:
+def row(name: str, parts: TrainedMST, measured: dict, summary: dict, n: int) -> dict:
     "One table row: the measures of the ranked score (debiased runs) and of the raw attention, placement, k-NN, linear"
     score = measured.get('ranking', measured['attention'])
     raw = measured['attention']
     r = dict(run=name, ranks='debiased' if 'ranking' in measured else f"attention ({parts.cfg.attention_blocks} block(s))",
              positional=score['positional_share'], grey_r=score['grey_r'], follows=score['follows_content'],
              concentration=score['concentration'], border=score['border_share'],
-             raw_positional=raw['positional_share'], raw_follows=raw['follows_content'], **placement(parts))
+             raw_positional=raw['positional_share'], raw_follows=raw['follows_content'], **placement(parts), **habits(parts, n))
     for key, path in [('knn', 'knn_top1'), ('knn_random', 'knn_random_init'), ('knn_pixels', 'knn_raw_pixels'),
                       ('linear', 'linear.top1'), ('linear_random', 'linear.random_init_top1'), ('linear_pixels', 'linear.raw_pixels_top1')]:
         r[key] = _get(summary, path)
@@ -112,15 +127,15 @@ def main():
     for name, stem in stems:   # teachers without a run folder: their json records their own k-NN and baselines
         parts = load_pretrained(path=stem)
         summary = {k: parts.info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')}
-        rows.append(row(name, parts, first_photos_measures(parts, a.n), summary))
+        rows.append(row(name, parts, first_photos_measures(parts, a.n), summary, a.n))
         if stem == PRETRAINED:
             init = load_pretrained(random_init=True)
-            rows.append(row('shipped, random init', init, first_photos_measures(init, a.n), {}))
+            rows.append(row('shipped, random init', init, first_photos_measures(init, a.n), {}, a.n))
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
         measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json
         parts = run.trained()                                # for the mask placement
-        rows.append(row(run.name, parts, measured, run.summary() or {}))
+        rows.append(row(run.name, parts, measured, run.summary() or {}, a.n))
         print(f'measured {run}', flush=True)
     text = table(rows)
     print(text)

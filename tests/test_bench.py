@@ -204,6 +204,7 @@ def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
     assert 0 <= float(rows[0]['positional']) <= 1 and 0 < float(rows[0]['random_on_object']) < 1
     # the mean map's share on objects is the heads' mean share, so the best head's is at least it
     assert float(rows[0]['best_head_on_object']) >= float(rows[0]['attention_on_object']) - 1e-6
+    assert abs(float(rows[0]['habit_photos'])) < 0.1 and abs(float(rows[0]['habit_shuffled'])) < 0.1   # one epoch: no habit yet
     summary = json.loads((run/'summary.json').read_text())
     assert float(rows[0]['knn']) == summary['knn_top1'] and summary['attention_eval']['sample']['n_photos'] == 64
     assert 'skipped' in capsys.readouterr().out and '| pos | debiased |' in (tmp_path/'table'/'table.md').read_text()
