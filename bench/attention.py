@@ -5,13 +5,14 @@
     python bench/attention.py --supervised DIR        # a backbone trained with labels (bench/supervised.py --save DIR)
 
 For every run folder (its checkpoint.pt must be there): `mst_nb.eval.attention_eval` on 256 photos of the bundled
-val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention and,
-for a run that ranks debiased attention, of that score), written into the run's summary.json; then, on the 39
+val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention
+and, for a run that ranks debiased attention, of that score), written into the run's summary.json; then, on the 39
 bundled val photos with hand-drawn object boxes (`mst_nb.viz.object_boxes`), the object's share of the patches, of
-the teacher's attention (and of its one head that gives them most) and of the patches the run's own masking would hide (`mst`, or `position` for that control;
-`mst` for the arms that mask otherwise), against random masks of the same ratio; and the k-NN and linear probe of
-summary.json with their random-init and raw-pixel baselines. Writes OUT/table.md and OUT/attention.csv (which also
-holds `habits`: what the maps share beyond uniform, on the photos and on the photos shuffled).
+the teacher's attention (and of its one head that gives them most) and of the patches the run's own masking would
+hide (`mst`, or `position` for that control; `mst` for the arms that mask otherwise), against random masks of the
+same ratio; and the k-NN and linear probe of summary.json with their random-init and raw-pixel baselines. Writes
+OUT/table.md and OUT/attention.csv (which also holds `habits`: what the maps share beyond uniform, on the photos and
+on the photos shuffled).
 """
 import argparse, csv, math
 from pathlib import Path
