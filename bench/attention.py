@@ -26,6 +26,7 @@ from mst_nb.data import load_sample
 from mst_nb.eval import attention_eval
 from mst_nb.knn import prepare_images
 from mst_nb.losses import attention_habit
+from mst_nb.masking import ranked_scores
 from mst_nb.model import TrainedMST, load_pretrained
 from mst_nb.vit import PRETRAINED, cls_attention
 from mst_nb.runs import Run
@@ -38,8 +39,8 @@ def placement(parts: TrainedMST) -> dict:
     idx, boxes = object_boxes()
     photos = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images[idx]
     stats = parts.position_stats
-    scores = ranking_scores(parts.teacher, photos, cfg, None if stats is None else stats.attention)
     raw = ranking_scores(parts.teacher, photos, cfg.replace(attention_debias=False))
+    scores = ranked_scores(raw, cfg, None if stats is None else stats.attention.float().cpu())   # what the run ranks, from it
     strategy = 'position' if cfg.mask_strategy == 'position' else 'mst'
     rate = None if stats is None else stats.candidates
     shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate)
