@@ -128,7 +128,7 @@ def main():
     stems += [(f'supervised ({folder.name})', folder/'backbone') for folder in a.supervised]
     for name, stem in stems:   # teachers without a run folder: their json records their own k-NN and baselines
         parts = load_pretrained(path=stem)
-        summary = {k: parts.info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels')}
+        summary = {k: parts.info.get(f'run_{k}') for k in ('knn_top1', 'knn_random_init', 'knn_raw_pixels', 'linear')}
         rows.append(row(name, parts, first_photos_measures(parts, a.n), summary, a.n))
         if stem == PRETRAINED:
             init = load_pretrained(random_init=True)

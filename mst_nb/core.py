@@ -311,7 +311,9 @@ PRESETS = {
     'cpu': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=4, embed_dim=64, depth=2, num_heads=2,
                 global_crop_size=32, local_crop_size=16, n_local_crops=2, decode_size=32, batch_size=64, epochs=64,
                 warmup_epochs=3, freeze_last_layer_epochs=0, lr=5e-3, drop_path_rate=0.0, blur_sigma=(0.1, 0.3),
-                knn_every=4, preview_every=4, compile='default', data='npz:imagenette64'),
+                knn_every=4, preview_every=4, compile='default', data='npz:imagenette64',
+                attention_habit_weight=0.02),  # ours: without it the teacher's attention becomes a fixed map of positions
+                                               # and MST masks a fixed centre (06c_attention, "The habit penalty")
     # ViT-Tiny/8, 2×64 + 6×32 crops, batch 256 with the small-data recipe (not yet measured on a GPU)
     'imagenette64': dict(SMALL_DATA, arch='vit_tiny_patch16_224', patch_size=8, global_crop_size=64, local_crop_size=32,
                          n_local_crops=6, decode_size=64, batch_size=256, epochs=100, warmup_epochs=10, out_dim=4096,

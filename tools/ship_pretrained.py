@@ -4,7 +4,7 @@
 
 Writes mst_nb/assets/pretrained.{safetensors,json} (teacher, student, decoder in fp16; config; provenance) and
 pretrained_log.csv (the run's log, for the curves). The json records the training command, the run's own k-NN on
-its data, and the k-NN measured here on the bundled sample (train → val), with the random-init and raw-pixel
+its data (and its linear probe, where `python -m mst_nb.eval linear` has run), and the k-NN measured here on the bundled sample (train → val), with the random-init and raw-pixel
 baselines on the same split, so the package says what it ships.
 """
 import argparse, shutil, sys, warnings
@@ -33,6 +33,8 @@ def main():
     info = dict(command=a.command, data=parts.cfg.data, epochs=parts.cfg.epochs,
                 run_knn_top1=summary['knn_top1'], run_knn_random_init=summary['knn_random_init'],
                 run_knn_raw_pixels=summary['knn_raw_pixels'])
+    if 'linear' in summary:   # its solved linear probe (python -m mst_nb.eval linear), with that probe's baselines
+        info['run_linear'] = {k: summary['linear'][k] for k in ('top1', 'random_init_top1', 'raw_pixels_top1', 'solver')}
     save_pretrained(parts, PRETRAINED, info)
     back = load_pretrained()   # what users get: the fp16 weights, read back
     cfg = back.cfg
@@ -45,6 +47,10 @@ def main():
                        f"{info['sample_knn_top1']:.1f}% (random init {info['sample_knn_random_init']:.1f}%, raw pixels "
                        f"{info['sample_knn_raw_pixels']:.1f}%); on its own data's val split {summary['knn_top1']:.2f}% "
                        f"(random init {summary['knn_random_init']:.2f}%, raw pixels {summary['knn_raw_pixels']:.2f}%)")
+    if 'run_linear' in info:
+        lin = info['run_linear']
+        info['summary'] += (f"; linear probe there {lin['top1']:.2f}% (random init {lin['random_init_top1']:.2f}%, "
+                            f"raw pixels {lin['raw_pixels_top1']:.2f}%)")
     save_pretrained(parts, PRETRAINED, info)
     shutil.copyfile(run.log_path, PRETRAINED.with_name('pretrained_log.csv'))
     print(info['summary'])
