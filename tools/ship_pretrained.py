@@ -4,8 +4,9 @@
 
 Writes mst_nb/assets/pretrained.{safetensors,json} (teacher, student, decoder in fp16; config; provenance) and
 pretrained_log.csv (the run's log, for the curves). The json records the training command, the run's own k-NN on
-its data (and its linear probe, where `python -m mst_nb.eval linear` has run), and the k-NN measured here on the bundled sample (train → val), with the random-init and raw-pixel
-baselines on the same split, so the package says what it ships.
+its data (and its linear probe, where `python -m mst_nb.eval linear` has run), and the k-NN measured here on the
+bundled sample (train → val), with the random-init and raw-pixel baselines on the same split, so the package says
+what it ships.
 """
 import argparse, shutil, sys, warnings
 
