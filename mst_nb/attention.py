@@ -140,10 +140,9 @@ def attention_results(tables:list[str|Path], # folders written by `bench/attenti
                      ) -> pd.DataFrame:
     "The rows of `bench/attention.py`'s tables for the runs in `names`: k-NN with its baselines, the ranked score's measures, where the raw attention and MST's masks fall on the boxed objects"
     att = pd.concat([pd.read_csv(Path(t)/'attention.csv').assign(table=Path(t).name) for t in tables])
-    att.index = att.table + '/' + att.run
-    first = att.drop_duplicates('run').set_index('run')   # a bare run name: the first table that has it
-    att = pd.DataFrame([att.loc[n] if '/' in n and n in att.index else first.loc[n]
-                        for n in names if n in att.index or n in first.index]).infer_objects()
+    rows = pd.concat([att.set_index(att.table + '/' + att.run),           # 'TABLE/run': that table's row
+                      att.drop_duplicates('run').set_index('run')])       # a bare run: the first table that has it
+    att = rows.loc[[n for n in names if n in rows.index]]
     return pd.DataFrame({
         'k-NN (random init, pixels)': [f'{r.knn:.2f} ({r.knn_random:.2f}, {r.knn_pixels:.2f})' if r.knn == r.knn else '—'
                                        for r in att.itertuples()],
