@@ -9,8 +9,9 @@ val split (positional share, grey image r, follows content r, border share, conc
 and, for a run that ranks debiased attention, of that score), written into the run's summary.json; then, on the 39
 bundled val photos with hand-drawn object boxes (`mst_nb.viz.object_boxes`), the object's share of the patches, of
 the teacher's attention (and of its one head that gives them most) and of the patches the run's own masking would
-hide (`mst`, or `position` for that control; `mst` for the arms that mask otherwise), against random masks of the
-same ratio; and the k-NN and linear probe of summary.json with their random-init and raw-pixel baselines. Writes
+hide (`mst`, or `position` / `contrast` for those controls; `mst` for the arms that mask otherwise), against random
+masks of the same ratio and the `contrast` strategy's (`mst`'s rule on pixel contrast, no teacher: the raw-pixel
+baseline of mask placement); and the k-NN and linear probe of summary.json with their random-init and raw-pixel baselines. Writes
 OUT/table.md and OUT/attention.csv (which also holds `habits`: what the maps share beyond uniform, on the photos and
 on the photos shuffled).
 """
@@ -41,16 +42,18 @@ def placement(parts: TrainedMST) -> dict:
     stats = parts.position_stats
     raw = ranking_scores(parts.teacher, photos, cfg.replace(attention_debias=False))
     scores = ranked_scores(raw, cfg, None if stats is None else stats.attention.float().cpu())   # what the run ranks, from it
-    strategy = 'position' if cfg.mask_strategy == 'position' else 'mst'
+    strategy = cfg.mask_strategy if cfg.mask_strategy in ('position', 'contrast') else 'mst'
     rate = None if stats is None else stats.candidates
-    shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate)
+    crops = prepare_images(photos, cfg)
+    shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate, images=crops)
+    contrast = object_shares(scores, boxes, cfg, strategy='contrast', images=crops)['masked']   # the no-teacher baseline
     with eval_mode(parts.teacher):   # does one head look at objects where their mean does not?
         heads = cls_attention(parts.teacher, prepare_images(photos, cfg), per_head=True, blocks=cfg.attention_blocks).float()
     best_head = max(object_shares(heads[:, h], boxes, cfg)['attention'].mean().item() for h in range(heads.shape[1]))
     return dict(area=shares['area'].mean().item(), attention_on_object=object_shares(raw, boxes, cfg)['attention'].mean().item(),
                 best_head_on_object=best_head,
                 score_on_object=shares['attention'].mean().item(), masked_on_object=shares['masked'].mean().item(),
-                random_on_object=shares['random'].mean().item(), strategy=strategy)
+                random_on_object=shares['random'].mean().item(), contrast_on_object=contrast.mean().item(), strategy=strategy)
 
 
 def habits(parts: TrainedMST, n: int) -> dict:
@@ -103,13 +106,13 @@ def fmt(v, spec='.2f'):
 
 def table(rows: list[dict]) -> str:
     head = ('| run | ranks | positional share | grey r | follows content r | 60% on | border (44% of area) | raw attention: '
-            'positional / follows | object area | attention on object (best head) | masks on object (random) | k-NN (random init, pixels) | linear |')
+            'positional / follows | object area | attention on object (best head) | masks on object (random, pixel contrast) | k-NN (random init, pixels) | linear |')
     lines = [head, '|' + '---|' * head.count(' | ') + '---|']
     for r in rows:
         lines.append(f"| {r['run']} | {r['ranks']} | {fmt(r['positional'])} | {fmt(r['grey_r'])} | {fmt(r['follows'])} | "
                      f"{fmt(r['concentration'], '.0%')} | {fmt(r['border'], '.0%')} | {fmt(r['raw_positional'])} / {fmt(r['raw_follows'])} | "
                      f"{fmt(r['area'], '.0%')} | {fmt(r['attention_on_object'], '.0%')} ({fmt(r['best_head_on_object'], '.0%')}) | {fmt(r['masked_on_object'], '.0%')} "
-                     f"({fmt(r['random_on_object'], '.0%')}) | {fmt(r['knn'])} ({fmt(r['knn_random'])}, {fmt(r['knn_pixels'])}) | "
+                     f"({fmt(r['random_on_object'], '.0%')}, {fmt(r.get('contrast_on_object'), '.0%')}) | {fmt(r['knn'])} ({fmt(r['knn_random'])}, {fmt(r['knn_pixels'])}) | "
                      f"{fmt(r['linear'])} |")
     return '\n'.join(lines)
 

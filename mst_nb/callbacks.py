@@ -335,11 +335,11 @@ def preview_figure(parts:TrainedMST, images:Tensor, title:str='',
     r = reconstruct(parts, images) if parts.decoder is not None else None   # its attention is the one shown
     if r is not None: att = r['attention']
     else:
-        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), prepare_images(images.to(next(parts.teacher.parameters()).device), cfg),
-                                                  blocks=cfg.attention_blocks).cpu()
+        x = prepare_images(images.to(next(parts.teacher.parameters()).device), cfg)
+        with torch.no_grad(): att = cls_attention(parts.teacher.eval(), x, blocks=cfg.attention_blocks).cpu()
     cols = (5 if r is not None else 4) + (mean_map is not None)
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.5), squeeze=False)
-    mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), **mask_params(cfg))
+    mask = r['mask'] if r is not None else make_mask(cfg.mask_strategy, att, grid, torch.Generator().manual_seed(0), images=x.cpu(), **mask_params(cfg))
     for i, img in enumerate(display_crops(images, cfg)):
         img = image_array(img)
         axs[i, 0].imshow(img)

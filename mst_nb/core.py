@@ -17,14 +17,15 @@ from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MASK_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field', 'atomic_write',
-           'command_name', 'atomic_write_text', 'FolderInUseError', 'FolderLock', 'seed_everything', 'native_bf16',
-           'resolve_precision', 'autocast_dtype', 'inductor_missing', 'world_size', 'rank', 'all_reduce', 'gather',
-           'gather_objects', 'eval_mode']
+__all__ = ['MASK_STRATEGIES', 'CANDIDATE_STRATEGIES', 'POS_EMBEDS', 'PRECISIONS', 'DECODER_NORMS', 'CENTERINGS', 'COMPILE_MODES',
+           'IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_DATA', 'PRESETS', 'ConfigError', 'MSTConfig', 'parse_field',
+           'atomic_write', 'command_name', 'atomic_write_text', 'FolderInUseError', 'FolderLock', 'seed_everything',
+           'native_bf16', 'resolve_precision', 'autocast_dtype', 'inductor_missing', 'world_size', 'rank', 'all_reduce',
+           'gather', 'gather_objects', 'eval_mode']
 
 # %% ../nbs/00_core.ipynb #5e260ecd
-MASK_STRATEGIES = ('mst', 'position', 'shuffled', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
+MASK_STRATEGIES = ('mst', 'position', 'shuffled', 'contrast', 'random', 'block', 'attn_low', 'attn_high', 'none')  # see `mst_nb.masking`
+CANDIDATE_STRATEGIES = ('mst', 'position', 'shuffled', 'contrast')  # mask candidates × prob of a ranking (`mask_ratio` unused)
 POS_EMBEDS = ('learn', 'sincos')  # timm's learned position embedding, or a fixed 2-D sin-cos one (MAE, MoCo v3)
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
 DECODER_NORMS = ('batch', 'group', 'layer', 'none')
@@ -273,7 +274,7 @@ def n_crops(self:MSTConfig) -> int:
 def expected_mask_ratio(self:MSTConfig) -> float:
     "r, the expected fraction of a global crop's patches that `mask_strategy` masks"
     if self.mask_strategy == 'none': return 0.0
-    if self.mask_strategy == 'mst' or self.mask_ratio is None: return self.mask_candidates * self.mask_prob
+    if self.mask_strategy in CANDIDATE_STRATEGIES or self.mask_ratio is None: return self.mask_candidates * self.mask_prob
     return self.mask_ratio
 
 @patch

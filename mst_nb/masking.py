@@ -13,13 +13,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .augment import normalize
-from .core import MASK_STRATEGIES, MSTConfig
+from .core import CANDIDATE_STRATEGIES, MASK_STRATEGIES, MSTConfig
 from .vit import MaskedViT, cls_attention, pretrained_teacher
 
 # %% auto #0
 __all__ = ['mst_mask', 'random_mask', 'attn_low_mask', 'attn_high_mask', 'candidate_rate', 'position_mask', 'debias',
-           'ranked_scores', 'block_mask', 'make_mask', 'mask_params', 'image_array', 'patch_map_array', 'masked_array',
-           'display_crops', 'bare_axes', 'mask_figure', 'mask_widget']
+           'ranked_scores', 'patch_contrast', 'block_mask', 'make_mask', 'mask_params', 'image_array',
+           'patch_map_array', 'masked_array', 'display_crops', 'bare_axes', 'mask_figure', 'mask_widget']
 
 # %% ../nbs/04_masking.ipynb #69cb4cc3
 def _rand(shape, generator:torch.Generator, device) -> Tensor:
@@ -83,6 +83,16 @@ def ranked_scores(attention:Tensor, # (B,N) CLS attention
     if not cfg.attention_debias: return attention
     return debias(attention, attention.mean(0) if position_mean is None else position_mean)
 
+# %% ../nbs/04_masking.ipynb #06deb2da
+def patch_contrast(images:Tensor, # (B,C,H,W) float: normalised crops, or pixels in [0, 1]
+                   patch_size:int,
+                  ) -> Tensor:
+    "(B,N) each patch's contrast: the root mean over channels of its pixels' variance — flat patches low, edges and texture high"
+    B, C, H, W = images.shape
+    if H % patch_size or W % patch_size: raise ValueError(f'images of {H}×{W} do not split into {patch_size}-pixel patches')
+    p = F.unfold(images.float(), patch_size, stride=patch_size)                  # (B, C·p², N), channel-major
+    return p.view(B, C, patch_size * patch_size, -1).var(2, unbiased=False).mean(1).sqrt()
+
 # %% ../nbs/04_masking.ipynb #896457cf
 def _block_one(h:int, w:int, target:int, min_patches:int, aspect:float, rng:random.Random) -> np.ndarray:
     "One (h,w) BEiT block mask covering at most `target` patches"
@@ -126,6 +136,7 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
               block_min_patches:int=4, block_aspect:float=0.3,
               position_rate:Tensor|None=None, # 'position': (N,) `candidate_rate`; None: every position alike (no history yet)
               guide:Tensor|None=None, # 'shuffled': (B,N) the other photos' maps to apply `mst`'s rule to; None: the rows rolled by one
+              images:Tensor|None=None, # 'contrast': (B,3,H,W) the crops themselves, whose flattest patches are the candidates
              ) -> Tensor:
     "Bool mask (B, h, w) of the patches to replace by the mask token, for `strategy`"
     B, N = attention.shape
@@ -145,6 +156,11 @@ def make_mask(strategy:str, # one of MASK_STRATEGIES
         guide = attention.roll(1, 0) if guide is None else guide
         if guide.shape != attention.shape: raise ValueError(f'guide must be shaped as attention {tuple(attention.shape)}, got {tuple(guide.shape)}')
         m = mst_mask(guide, generator, mask_candidates, mask_prob)
+    elif strategy == 'contrast':
+        if images is None or images.shape[0] != B or tuple(images.shape[-2:]) != (grid[0] * (P := images.shape[-1] // grid[1]), grid[1] * P):
+            raise ValueError(f"'contrast' ranks the crops' own patches: give images= shaped (B={B}, 3, H, W) with H, W a multiple of the grid {grid}"
+                             + ('' if images is None else f', got {tuple(images.shape)}'))
+        m = mst_mask(patch_contrast(images, P).to(attention.device), generator, mask_candidates, mask_prob)
     elif strategy == 'random': m = random_mask(attention, generator, ratio)
     elif strategy == 'block': m = block_mask(attention, grid, generator, ratio, block_min_patches, block_aspect)
     elif strategy == 'attn_low': m = attn_low_mask(attention, ratio)
@@ -197,7 +213,8 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
                ) -> plt.Figure:
     "Image, attention heatmap, mask over the image and masked input, side by side"
     guide = None if guide is None else guide[None].float().cpu()
-    mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), guide=guide, **params)[0]
+    pixels = (image.float() / 255 if image.dtype == torch.uint8 else image.float())[None].cpu()   # what 'contrast' ranks
+    mask = make_mask(strategy, attention[None].float().cpu(), grid, torch.Generator().manual_seed(seed), guide=guide, images=pixels, **params)[0]
     img = image_array(image.cpu())
     size = img.shape[0]   # square crops: one constant block per patch over `size` pixels
     fig, axs = plt.subplots(1, 4, figsize=(10, 2.9))
@@ -205,14 +222,17 @@ def mask_figure(image:Tensor, # (3,H,W) uint8, or float in [0, 1]
     axs[1].imshow(img); axs[1].imshow(patch_map_array(attention.view(grid), size), cmap='inferno', alpha=0.65)
     axs[1].set_title("teacher's CLS attention")
     axs[2].imshow(img)
-    if strategy in ('mst', 'shuffled'):   # the candidates: the low half of this photo's map, or of the other photo's
-        ranked = guide if strategy == 'shuffled' else attention[None].float().cpu()
+    ranking = ('mst', 'shuffled', 'contrast')
+    if strategy in ranking:   # the candidates: the low half of this photo's map, of the other photo's, or of its contrast
+        if strategy == 'shuffled': ranked = guide
+        elif strategy == 'contrast': ranked = patch_contrast(pixels, size // grid[1])
+        else: ranked = attention[None].float().cpu()
         cand = _lowest(ranked, round(params.get('mask_candidates', 0.5) * attention.numel()))[0]
         c = patch_map_array(cand.view(grid), size)
         axs[2].imshow(np.ma.masked_where(c == 0, c), cmap='Blues', alpha=0.35, vmin=0, vmax=1)
     m = patch_map_array(mask, size)
     axs[2].imshow(np.ma.masked_where(m == 0, m), cmap='gray_r', alpha=0.75, vmin=0, vmax=1.4)
-    axs[2].set_title(f'{strategy}: {int(mask.sum())}/{mask.numel()} masked' + (' (blue: candidates)' if strategy in ('mst', 'shuffled') else ''), fontsize=9)
+    axs[2].set_title(f'{strategy}: {int(mask.sum())}/{mask.numel()} masked' + (' (blue: candidates)' if strategy in ranking else ''), fontsize=9)
     axs[3].imshow(masked_array(img, mask, size)); axs[3].set_title("student's input")
     for ax in axs: ax.axis('off')
     fig.tight_layout()
@@ -242,7 +262,7 @@ def mask_widget(images:Tensor, # (n,3,H,W) uint8 photos to pick from
     out = W.Output()
     def draw(index, strategy, mask_candidates, mask_prob, mask_ratio, seed, debiased):
         box.params = dict(index=index, strategy=strategy, mask_candidates=mask_candidates, mask_prob=mask_prob,
-                          mask_ratio=None if strategy in ('mst', 'position') else mask_ratio, seed=seed, debiased=debiased)
+                          mask_ratio=None if strategy in CANDIDATE_STRATEGIES else mask_ratio, seed=seed, debiased=debiased)
         scores = debias(attention, usual) if debiased else attention
         out.outputs = ()  # clear the previous figure (clear_output would need a live kernel)
         with out:

@@ -79,7 +79,7 @@ def mst_forward(student:ViTWithHead, teacher:ViTWithHead, # student and EMA teac
         stats.update(attention, candidate_rate(scores, cfg.mask_candidates))
     if cfg.mask_strategy != 'none':
         if scores is None: scores = globals_.new_zeros(len(globals_), grid[0] * grid[1])
-        masks = make_mask(cfg.mask_strategy, scores, grid, generator, position_rate=rate, **mask_params(cfg))   # (2B,h,w)
+        masks = make_mask(cfg.mask_strategy, scores, grid, generator, position_rate=rate, images=globals_, **mask_params(cfg))   # (2B,h,w)
     s = student(crops, masks)
     dino, targets = dino_loss(s['out'], t['out'], epoch, return_targets=True)   # targets once: loss and monitor
     out = dict(dino=dino, masks=masks, attention=attention, scores=scores, teacher_entropy=teacher_entropy(targets))
@@ -200,7 +200,7 @@ def reconstruct(parts:TrainedMST, # needs the student and the decoder (`Run.trai
     stats = parts.position_stats                            # the run's habits, for `attention_debias` and `position`
     scores = ranked_scores(att, cfg, None if stats is None else stats.attention)
     mask = make_mask(strategy or cfg.mask_strategy, scores, grid, torch.Generator().manual_seed(seed),
-                     position_rate=None if stats is None else stats.candidates, **mask_params(cfg))
+                     position_rate=None if stats is None else stats.candidates, images=x, **mask_params(cfg))
     tokens = parts.student.eval()(x, mask.to(dev))[:, parts.student.n_prefix:]
     recon = parts.decoder.eval()(tokens, grid)
     crop, out = _denormalize(x, cfg).clamp(0, 1).cpu(), _denormalize(recon.float(), cfg).clamp(0, 1).cpu()

@@ -79,12 +79,13 @@ def masks_figure(teacher:MaskedViT, # whose attention the attention-guided strat
     cols = len(strategies) + 2
     fig, axs = plt.subplots(len(images), cols, figsize=(1.4 * cols, 1.4 * len(images) + 0.3), squeeze=False)
     previous = att.roll(1, 0)   # 'shuffled': each photo masked by the previous one's map, as make_mask does for a batch
+    crops = prepare_images(images, cfg).cpu()   # 'contrast': the crops the backbone sees
     for i, img in enumerate(display_crops(images, cfg)):
         img = image_array(img)
         axs[i, 0].imshow(img)
         axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         for j, s in enumerate(strategies):
-            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=previous[i:i + 1], **params)[0]
+            m = make_mask(s, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=previous[i:i + 1], images=crops[i:i + 1], **params)[0]
             axs[i, 2 + j].imshow(masked_array(img, m, S)); axs[i, 2 + j].set_xlabel(f'{int(m.sum())}/{m.numel()}', fontsize=7)
     for ax, t in zip(axs[0], ['image', 'attention', *strategies]): ax.set_title(t, fontsize=9)
     bare_axes(axs); fig.tight_layout()
@@ -119,6 +120,7 @@ def object_shares(attention:Tensor, # (n, N) CLS→patch attention of the annota
                   draws:int=32, # mask draws per photo
                   seed:int=0,
                   position_rate:Tensor|None=None, # for `strategy='position'`: the run's `PositionStats.candidates`
+                  images:Tensor|None=None, # for `strategy='contrast'`: the photos as the backbone sees them (`prepare_images`)
                  ) -> dict:
     "Per photo: the object's share of the patches, of the attention, and of the masked patches"
     att = attention.float().cpu(); att = att / att.sum(-1, keepdim=True)
@@ -126,7 +128,7 @@ def object_shares(attention:Tensor, # (n, N) CLS→patch attention of the annota
     obj = torch.stack([box_patches(b, grid) for b in boxes])                       # (n, N)
     g = torch.Generator().manual_seed(seed)
     def masked_share(s):
-        m = torch.stack([make_mask(s, att, grid, g, position_rate=position_rate, **params).flatten(1) for _ in range(draws)])   # (draws, n, N)
+        m = torch.stack([make_mask(s, att, grid, g, position_rate=position_rate, images=images, **params).flatten(1) for _ in range(draws)])   # (draws, n, N)
         return ((m & obj).sum(-1).float() / m.sum(-1).clamp(min=1)).mean(0)
     return dict(area=obj.float().mean(1), attention=(att * obj).sum(1), masked=masked_share(strategy),
                 random=masked_share('random'), objects=obj)
@@ -136,7 +138,7 @@ def on_object(teacher:MaskedViT, # whose attention is measured and guides the ma
               images:Tensor, # uint8 (n,3,H,W) the annotated photos
               boxes:list[list[tuple]], cfg:MSTConfig, **kwargs) -> dict:
     "`object_shares` of `teacher`'s own attention over `images`"
-    return object_shares(_attention(teacher, images, cfg), boxes, cfg, **kwargs)
+    return object_shares(_attention(teacher, images, cfg), boxes, cfg, images=prepare_images(images, cfg).cpu(), **kwargs)
 
 def on_object_table(results:dict[str, dict]) -> str:
     "A markdown table of `on_object` results (mean ± standard error over the photos), one row per model"
@@ -164,11 +166,12 @@ def object_figure(teacher:MaskedViT, images:Tensor, boxes:list[list[tuple]], cfg
     "Per photo: the object's patches outlined on the photo, on the teacher's attention and on one `strategy` mask"
     att = _attention(teacher, images, cfg)
     grid, S, previous = (cfg.global_grid,) * 2, cfg.global_crop_size, att.roll(1, 0)   # previous: for 'shuffled'
+    crops = prepare_images(images, cfg).cpu()                                            # for 'contrast'
     fig, axs = plt.subplots(len(images), 3, figsize=(4.4, 1.45 * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(display_crops(images, cfg)):
         img, obj = image_array(img), box_patches(boxes[i], grid)
         m = make_mask(strategy, att[i:i + 1], grid, torch.Generator().manual_seed(seed + i), guide=previous[i:i + 1],
-                      **mask_params(cfg))[0]
+                      images=crops[i:i + 1], **mask_params(cfg))[0]
         axs[i, 0].imshow(img); axs[i, 1].imshow(img); axs[i, 1].imshow(patch_map_array(att[i].view(grid), S), cmap='inferno', alpha=0.7)
         axs[i, 2].imshow(masked_array(img, m, S))
         on = (m.flatten() & obj).sum() / max(int(m.sum()), 1)

@@ -202,6 +202,7 @@ def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
     rows = list(csv.DictReader(open(tmp_path/'table'/'attention.csv')))
     assert [r['run'] for r in rows] == ['pos'] and rows[0]['ranks'] == 'debiased' and rows[0]['strategy'] == 'position'
     assert 0 <= float(rows[0]['positional']) <= 1 and 0 < float(rows[0]['random_on_object']) < 1
+    assert float(rows[0]['contrast_on_object']) < float(rows[0]['random_on_object'])   # flat patches: mostly background
     # the mean map's share on objects is the heads' mean share, so the best head's is at least it
     assert float(rows[0]['best_head_on_object']) >= float(rows[0]['attention_on_object']) - 1e-6
     assert abs(float(rows[0]['habit_photos'])) < 0.1 and abs(float(rows[0]['habit_shuffled'])) < 0.1   # one epoch: no habit yet
