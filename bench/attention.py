@@ -3,6 +3,7 @@
     python bench/attention.py bench/results/sweep_attn_proxy/runs/* --out bench/results/attention_proxy
     python bench/attention.py --pretrained            # the teacher that ships with the package (and its random init)
     python bench/attention.py --supervised DIR        # a backbone trained with labels (bench/supervised.py --save DIR)
+    python bench/attention.py --contrast              # the `contrast` strategy's score, pixel contrast: no teacher at all
 
 For every run folder (its checkpoint.pt must be there): `mst_nb.eval.attention_eval` on 256 photos of the bundled
 val split (positional share, grey image r, follows content r, border share, concentration — of the raw attention
@@ -20,14 +21,14 @@ from pathlib import Path
 
 import torch
 
-from mst_nb.attention import attention_measures, ranking_scores
+from mst_nb.attention import attention_measures, border_share, concentration, positional_share, ranking_scores, row_correlation
 from mst_nb.augment import shuffle_patches
 from mst_nb.core import eval_mode
 from mst_nb.data import load_sample
 from mst_nb.eval import attention_eval
 from mst_nb.knn import prepare_images
 from mst_nb.losses import attention_habit
-from mst_nb.masking import ranked_scores
+from mst_nb.masking import patch_contrast, ranked_scores
 from mst_nb.model import TrainedMST, load_pretrained
 from mst_nb.vit import PRETRAINED, cls_attention
 from mst_nb.runs import Run
@@ -100,6 +101,29 @@ def row(name: str, parts: TrainedMST, measured: dict, summary: dict, n: int) -> 
     return r
 
 
+def contrast_row(cfg, n: int) -> dict:
+    """The measures of the `contrast` strategy's score — each patch's pixel contrast (`mst_nb.masking.patch_contrast`),
+    as a map summing to 1 — on the bundled val's first `n` photos, and where it and its masks fall on the 39 boxed
+    photos: the raw-pixel baseline of the attention measures and of mask placement (a grey image has no contrast, so
+    no grey r)"""
+    val = load_sample('val', size=cfg.decode_size or cfg.global_crop_size).images
+    x = prepare_images(val[:n], cfg)
+    shuffled, perm = shuffle_patches(x, cfg.patch_size, torch.Generator().manual_seed(0))   # as attention_measures does
+    maps, moved = (s / s.sum(-1, keepdim=True) for s in (patch_contrast(x, cfg.patch_size), patch_contrast(shuffled, cfg.patch_size)))
+    grid = (cfg.global_grid,) * 2
+    idx, boxes = object_boxes()
+    crops = prepare_images(val[idx], cfg)
+    shares = object_shares(patch_contrast(crops, cfg.patch_size), boxes, cfg, strategy='contrast', images=crops)
+    placed = dict(area=shares['area'].mean().item(), attention_on_object=shares['attention'].mean().item(),
+                  score_on_object=shares['attention'].mean().item(), masked_on_object=shares['masked'].mean().item(),
+                  random_on_object=shares['random'].mean().item(), contrast_on_object=shares['masked'].mean().item())
+    return dict(run='pixel contrast (no teacher)', ranks='pixel contrast', positional=positional_share(maps), grey_r=None,
+                follows=float(row_correlation(moved, maps.gather(1, perm)).mean()), concentration=concentration(maps),
+                border=border_share(maps, grid), raw_positional=None, raw_follows=None, best_head_on_object=None,
+                strategy='contrast', **placed, **dict.fromkeys(['habit_photos', 'habit_shuffled', 'knn', 'knn_random', 'knn_pixels',
+                                                                 'linear', 'linear_random', 'linear_pixels']))
+
+
 def fmt(v, spec='.2f'):
     return '—' if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
@@ -123,6 +147,8 @@ def main():
     ap.add_argument('--pretrained', action='store_true', help='also the shipped teacher and its random init')
     ap.add_argument('--supervised', type=Path, action='append', default=[],
                     help='a folder written by bench/supervised.py --save (repeatable): a backbone trained with labels')
+    ap.add_argument('--contrast', action='store_true',
+                    help="also the `contrast` strategy's score (pixel contrast, no teacher): the raw-pixel baseline of the measures")
     ap.add_argument('--out', type=Path, default=None, help='write table.md and attention.csv here')
     ap.add_argument('--n', type=int, default=256, help='bundled val photos for the measures')
     a = ap.parse_args()
@@ -136,6 +162,7 @@ def main():
         if stem == PRETRAINED:
             init = load_pretrained(random_init=True)
             rows.append(row('shipped, random init', init, first_photos_measures(init, a.n), {}, a.n))
+    if a.contrast: rows.append(contrast_row(load_pretrained().cfg, a.n))   # the shipped teacher's crops and patches
     for run in map(Run, a.runs):
         if run.latest_checkpoint() is None: print(f'skipped {run.path}: no checkpoint'); continue
         measured = attention_eval(run.path, 'sample', a.n)   # kept in its summary.json
@@ -148,7 +175,7 @@ def main():
         a.out.mkdir(parents=True, exist_ok=True)
         (a.out/'table.md').write_text(text + '\n')
         with open(a.out/'attention.csv', 'w', newline='') as f:
-            w = csv.DictWriter(f, list(rows[0])); w.writeheader(); w.writerows(rows)
+            w = csv.DictWriter(f, list(dict.fromkeys(k for r in rows for k in r))); w.writeheader(); w.writerows(rows)
 
 
 if __name__ == '__main__':

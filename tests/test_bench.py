@@ -191,6 +191,18 @@ def test_the_supervised_reference_learns_from_labels(tmp_path, monkeypatch):
     assert row['run'] == 'supervised (sup)' and float(row['knn']) == r['epochs'][-1]['knn'] and 0 <= float(row['positional']) <= 1
 
 
+def test_the_attention_table_has_a_no_teacher_baseline(tmp_path, monkeypatch):
+    "`--contrast`: pixel contrast as a score follows the photo exactly, and its masks avoid the boxed objects"
+    monkeypatch.setattr(sys, 'argv', ['attention.py', '--contrast', '--out', str(tmp_path/'table'), '--n', '64'])
+    attention.main()
+    row, = csv.DictReader(open(tmp_path/'table'/'attention.csv'))
+    assert row['run'] == 'pixel contrast (no teacher)' and row['strategy'] == 'contrast' and row['grey_r'] == '' and row['knn'] == ''
+    assert abs(float(row['follows']) - 1) < 1e-4 and 0 <= float(row['positional']) < 0.35   # a patch's own pixels, wherever it is
+    assert float(row['masked_on_object']) == float(row['contrast_on_object']) < float(row['random_on_object'])
+    assert float(row['attention_on_object']) > float(row['area'])
+    assert '| pixel contrast (no teacher) | pixel contrast |' in (tmp_path/'table'/'table.md').read_text()
+
+
 def test_the_attention_table_measures_a_run(tmp_path, monkeypatch, capsys):
     "A debiased `position` run: its ranked score and raw attention measured, its own masks placed, its k-NN read"
     from mst_nb.train import main as train_main
