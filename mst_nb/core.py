@@ -85,7 +85,7 @@ class MSTConfig:
     head_use_bn:bool=False  # DINO's default for ViTs
     norm_last_layer:bool=True  # DINO's default; False trains better for ViT-S but is less stable
     # --- attention-guided masking (the MST part) ---
-    mask_strategy:str='mst'  # one of MASK_STRATEGIES; 'none' is plain DINO
+    mask_strategy:str='mst'  # 'mst'; the controls 'position', 'shuffled', 'contrast'; 'random', 'block', 'attn_low', 'attn_high'; 'none' (plain DINO): 04_masking
     mask_candidates:float=0.5  # the lowest-attention fraction of patches that may be masked (our assumption)
     mask_prob:float=0.5  # each candidate is masked with this probability (our assumption): r ≈ 0.25
     mask_ratio:float|None=None  # r for 'random', 'block', 'attn_low', 'attn_high'; None: mask_candidates × mask_prob
