@@ -49,7 +49,7 @@ def placement(parts: TrainedMST) -> dict:
     shares = object_shares(scores, boxes, cfg.replace(mask_strategy='mst'), strategy=strategy, position_rate=rate, images=crops)
     contrast = object_shares(scores, boxes, cfg, strategy='contrast', images=crops)['masked']   # the no-teacher baseline
     with eval_mode(parts.teacher):   # does one head look at objects where their mean does not?
-        heads = cls_attention(parts.teacher, prepare_images(photos, cfg), per_head=True, blocks=cfg.attention_blocks).float()
+        heads = cls_attention(parts.teacher, crops, per_head=True, blocks=cfg.attention_blocks).float()
     best_head = max(object_shares(heads[:, h], boxes, cfg)['attention'].mean().item() for h in range(heads.shape[1]))
     return dict(area=shares['area'].mean().item(), attention_on_object=object_shares(raw, boxes, cfg)['attention'].mean().item(),
                 best_head_on_object=best_head,
